@@ -1,0 +1,17 @@
+"""The Functions app: registers the blueprints and nothing else (v2 programming model)."""
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from functions import activities, http_api
+from orchestrators import copy_restore_point, replicate_collection, replicate_lane
+
+app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
+for blueprint in (
+    http_api.bp,
+    activities.bp,
+    replicate_collection.bp,
+    replicate_lane.bp,
+    copy_restore_point.bp,
+):
+    app.register_functions(blueprint)

@@ -1,0 +1,1 @@
+"""Orchestrators: deterministic generators that decide with ``replication`` and act through activities."""

@@ -1,0 +1,149 @@
+"""One restore point copied along one lane: start, watch with durable timers, clean up and retry.
+
+Input: ``{"lane": Lane, "source": RestorePointInfo, "targetName", "mode": copy|monitor|recopy,
+"targetRestorePointId"?, "copy": CopySettings}``. Output: the outcome, never an exception for an
+ARM failure: ``{"sourceRestorePointId", "targetRestorePointId", "state": succeeded|failed,
+"attempts", "reason"?}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from datetime import datetime, timedelta
+from typing import Any
+
+import azure.durable_functions as df
+
+from replication.ids import parse_collection_id
+from replication.monitoring import COPY_DEADLINE_SECONDS, CopyPhase, assess, next_check_delay
+
+from .arm_calls import arm_activity, backoff_seconds, describe, sleep
+
+bp = df.Blueprint()
+
+DELETE_CHECKS = 20
+
+
+@bp.orchestration_trigger(context_name="context")
+def copy_restore_point(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    spec: dict[str, Any] = context.get_input()
+    lane, source, settings = spec["lane"], spec["source"], spec["copy"]
+    target_id = spec.get("targetRestorePointId") or parse_collection_id(
+        lane["targetCollectionId"]
+    ).restore_point_id(spec["targetName"])
+    status: dict[str, Any] = {
+        "sourceRestorePointId": source["id"],
+        "targetRestorePointId": target_id,
+        "region": lane["region"],
+        "state": "starting",
+        "attempt": 1,
+        "disks": [],
+    }
+
+    def publish(**changes: Any) -> None:
+        status.update(changes)
+        context.set_custom_status(dict(status))
+
+    def outcome(state: str, attempts: int, reason: str | None = None) -> dict[str, Any]:
+        publish(state=state, reason=reason)
+        result = {
+            "sourceRestorePointId": source["id"],
+            "targetRestorePointId": target_id,
+            "state": state,
+            "attempts": attempts,
+        }
+        if reason:
+            result["reason"] = reason
+        return result
+
+    if spec.get("mode") == "recopy":
+        publish(state="cleaning", reason="a failed copy is deleted before copying again")
+        gone = yield from _delete_and_wait(context, target_id)
+        if gone is not True:
+            return outcome("failed", 0, f"could not delete the failed copy: {gone}")
+
+    attempt = 1
+    while True:
+        publish(state="starting", attempt=attempt, disks=[], reason=None)
+        started = yield from arm_activity(
+            context,
+            "start_copy",
+            {
+                "targetCollectionId": lane["targetCollectionId"],
+                "name": target_id.rsplit("/", 1)[-1],
+                "sourceRestorePointId": source["id"],
+            },
+        )
+        if not started.get("ok"):
+            return outcome("failed", attempt, describe(started))
+        failure = yield from _watch(context, started["value"], settings, publish)
+        if failure is None:
+            return outcome("succeeded", attempt)
+        if attempt >= int(settings["maxAttempts"]):
+            publish(state="cleaning", reason=failure)
+            gone = yield from _delete_and_wait(context, target_id)
+            note = "" if gone is True else f"; the failed copy could not be deleted: {gone}"
+            return outcome("failed", attempt, f"{failure} (gave up after {attempt} attempts){note}")
+        publish(state="cleaning", reason=failure)
+        gone = yield from _delete_and_wait(context, target_id)
+        if gone is not True:
+            return outcome("failed", attempt, f"{failure}; the failed copy could not be deleted: {gone}")
+        publish(state="backoff", reason=failure)
+        yield from sleep(context, backoff_seconds(attempt, base=300.0))
+        attempt += 1
+
+
+def _watch(
+    context: df.DurableOrchestrationContext,
+    observation: dict[str, Any],
+    settings: dict[str, Any],
+    publish: Any,
+) -> Generator[Any, Any, str | None]:
+    """Poll the copy until it succeeded (None) or failed (the reason)."""
+    started_at: datetime = context.current_utc_datetime
+    checks = 0
+    while True:
+        verdict = assess(observation)
+        publish(
+            state=verdict.phase.value if verdict.phase is not CopyPhase.STARTING else "starting",
+            disks=[
+                {"name": d["name"], "percent": d["percent"], "code": d["code"]} for d in observation["disks"]
+            ],
+            lastCheckedAt=context.current_utc_datetime.isoformat(),
+        )
+        if verdict.phase is CopyPhase.SUCCEEDED:
+            return None
+        if verdict.phase is CopyPhase.FAILED:
+            return verdict.reason or "the copy failed"
+        elapsed = (context.current_utc_datetime - started_at).total_seconds()
+        delay = next_check_delay(
+            elapsed, verdict.slowest_percent, checks, float(settings["pollMaxIntervalSeconds"])
+        )
+        if elapsed >= COPY_DEADLINE_SECONDS or delay <= 0:
+            return "the copy ran past Azure's two-week limit"
+        next_at = context.current_utc_datetime + timedelta(seconds=delay)
+        publish(nextCheckAt=next_at.isoformat())
+        yield context.create_timer(next_at)
+        checks += 1
+        seen = yield from arm_activity(context, "get_copy_status", {"restorePointId": observation["id"]})
+        if not seen.get("ok"):
+            return f"could not read the copy's progress: {describe(seen)}"
+        if seen.get("value") is None:
+            return "the target restore point disappeared while copying"
+        observation = seen["value"]
+
+
+def _delete_and_wait(
+    context: df.DurableOrchestrationContext, restore_point_id: str
+) -> Generator[Any, Any, Any]:
+    """Delete a restore point and wait (durable timers) until ARM no longer has it. True, or the reason."""
+    for check in range(DELETE_CHECKS):
+        result = yield from arm_activity(
+            context, "delete_restore_point", {"restorePointId": restore_point_id}
+        )
+        if not result.get("ok"):
+            return describe(result)
+        if result.get("value") is True:
+            return True
+        yield from sleep(context, min(300.0, 15.0 * (2**check)))
+    return "still present after repeated deletes"

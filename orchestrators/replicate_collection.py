@@ -1,0 +1,122 @@
+"""One source collection: read it, make sure every target collection exists, run the lanes.
+
+Instance id: ``replication.ids.collection_instance_id`` of the source, so duplicate or concurrent
+triggers for one collection land on one instance. Lanes run in parallel as sub-orchestrations.
+
+Input: ``{"sourceCollectionId", "targets": [Target], "copy": CopySettings, "tags": {...}}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import azure.durable_functions as df
+
+from replication.ids import CollectionRef, lane_instance_id, target_collection_name
+from replication.planning import lane_blocked_reason
+
+from .arm_calls import MAX_TRANSIENT_RETRIES, arm_activity, backoff_seconds, describe, sleep
+
+bp = df.Blueprint()
+
+
+@bp.orchestration_trigger(context_name="context")
+def replicate_collection(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    spec: dict[str, Any] = context.get_input()
+    source_id: str = spec["sourceCollectionId"]
+    status: dict[str, Any] = {"sourceCollectionId": source_id, "phase": "reading", "lanes": []}
+
+    def publish(**changes: Any) -> None:
+        status.update(changes)
+        context.set_custom_status(dict(status))
+
+    publish()
+
+    read = yield from arm_activity(context, "read_collection", {"collectionId": source_id})
+    if not read.get("ok") or read.get("value") is None:
+        reason = describe(read) if not read.get("ok") else "the source collection does not exist"
+        publish(phase="failed", reason=reason)
+        return {"state": "failed", "reason": reason}
+    source = read["value"]
+
+    lanes: list[dict[str, Any]] = []
+    for target in spec["targets"]:
+        region = target["region"]
+        ref = CollectionRef(
+            target["subscriptionId"], target["resourceGroup"], target_collection_name(source["name"], region)
+        )
+        lanes.append(
+            {
+                "region": region,
+                "targetCollectionId": ref.id,
+                "instanceId": lane_instance_id(context.instance_id, region),
+                "state": "pending",
+                "reason": lane_blocked_reason(source, None, region),
+            }
+        )
+    for lane in lanes:
+        if lane["reason"]:
+            lane["state"] = "blocked"
+    publish(phase="preparing-targets", lanes=lanes)
+
+    # Fan out: create or confirm every target collection; retry transient failures on timers.
+    todo = [lane for lane in lanes if lane["state"] == "pending"]
+    for attempt in range(1, MAX_TRANSIENT_RETRIES + 2):
+        results = yield context.task_all(
+            [
+                context.call_activity(
+                    "ensure_target_collection",
+                    {
+                        "source": source,
+                        "targetCollectionId": lane["targetCollectionId"],
+                        "region": lane["region"],
+                        "tags": spec.get("tags") or {},
+                    },
+                )
+                for lane in todo
+            ]
+        )
+        retry = []
+        for lane, result in zip(todo, results, strict=True):
+            if result.get("ok"):
+                lane["state"] = "ready"
+            elif (result.get("error") or {}).get("kind") in ("throttled", "transient"):
+                retry.append(lane)
+                lane["reason"] = describe(result)
+            else:
+                lane.update(state="blocked", reason=f"target collection: {describe(result)}")
+        todo = retry
+        if not todo:
+            break
+        if attempt > MAX_TRANSIENT_RETRIES:
+            for lane in todo:
+                lane["state"] = "blocked"
+            break
+        yield from sleep(context, backoff_seconds(attempt))
+    publish(phase="copying", lanes=lanes)
+
+    ready = [lane for lane in lanes if lane["state"] == "ready"]
+    outcomes = yield context.task_all(
+        [
+            context.call_sub_orchestrator(
+                "replicate_lane",
+                {
+                    "lane": {
+                        "sourceCollectionId": source_id,
+                        "targetCollectionId": lane["targetCollectionId"],
+                        "region": lane["region"],
+                    },
+                    "copy": spec["copy"],
+                    "instanceBase": lane["instanceId"],
+                },
+                lane["instanceId"],
+            )
+            for lane in ready
+        ]
+    )
+    for lane, out in zip(ready, outcomes, strict=True):
+        lane.update(state=out.get("state", "done"), reason=out.get("reason"))
+    final = "done" if all(lane["state"] == "done" for lane in lanes) else "attention"
+    publish(phase=final, lanes=lanes)
+    return {"state": final, "lanes": [{k: lane[k] for k in ("region", "state", "reason")} for lane in lanes]}

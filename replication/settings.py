@@ -1,0 +1,93 @@
+"""App settings, read in one place.
+
+Only entry points and activities call :func:`load_settings` (orchestrators must not read the
+environment: they get what they need in their input). Every setting name is a string literal
+passed to :func:`_setting`, so tests can discover them and check the Bicep sets each one.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
+DEFAULT_SWEEP_SCHEDULE = "0 0 */6 * * *"
+
+
+class SettingsError(ValueError):
+    """A setting with a value the app cannot use; the message names the setting."""
+
+
+def _setting(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip()
+
+
+def _int_setting(name: str, default: int, low: int, high: int) -> int:
+    raw = _setting(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: '{raw}' is not a whole number") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name}: {value} is outside {low}..{high}")
+    return value
+
+
+@dataclass(frozen=True)
+class ArmSettings:
+    """Where ARM is and how to authenticate: one code path for Azure, sovereign clouds and the emulator."""
+
+    endpoint: str
+    credential_scope: str
+    ca_bundle: str | None
+    client_id: str | None
+
+
+@dataclass(frozen=True)
+class CopySettings:
+    """How copies are run; passed to orchestrators as plain JSON in their input."""
+
+    max_attempts: int
+    on_failure: str  # "continue" with the next restore point, or "stop" the lane for a person
+    poll_max_interval_seconds: int
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "maxAttempts": self.max_attempts,
+            "onFailure": self.on_failure,
+            "pollMaxIntervalSeconds": self.poll_max_interval_seconds,
+        }
+
+
+def load_arm_settings() -> ArmSettings:
+    endpoint = (_setting("ARM_ENDPOINT", DEFAULT_ARM_ENDPOINT) or DEFAULT_ARM_ENDPOINT).rstrip("/")
+    if not endpoint.startswith("https://"):
+        raise SettingsError(f"ARM_ENDPOINT: '{endpoint}' must be an https:// URL (bearer tokens need TLS)")
+    scope = _setting("ARM_CREDENTIAL_SCOPE") or f"{endpoint}/.default"
+    return ArmSettings(
+        endpoint=endpoint,
+        credential_scope=scope,
+        ca_bundle=_setting("ARM_CA_BUNDLE"),
+        client_id=_setting("AZURE_CLIENT_ID"),
+    )
+
+
+def load_copy_settings() -> CopySettings:
+    on_failure = (_setting("ON_COPY_FAILURE", "continue") or "continue").lower()
+    if on_failure not in ("continue", "stop"):
+        raise SettingsError(f"ON_COPY_FAILURE: '{on_failure}' must be 'continue' or 'stop'")
+    return CopySettings(
+        max_attempts=_int_setting("MAX_COPY_ATTEMPTS", 3, 1, 20),
+        on_failure=on_failure,
+        poll_max_interval_seconds=60 * _int_setting("POLL_MAX_INTERVAL_MINUTES", 60, 10, 24 * 60),
+    )
+
+
+def sweep_schedule() -> str:
+    """NCRONTAB of the catch-up sweep; the timer binding reads it as %SWEEP_SCHEDULE%."""
+    return _setting("SWEEP_SCHEDULE", DEFAULT_SWEEP_SCHEDULE) or DEFAULT_SWEEP_SCHEDULE

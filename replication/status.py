@@ -1,0 +1,113 @@
+"""Progress as people read it: custom status of each orchestration, and the document the API serves.
+
+Custom status must stay small (it is stored with every checkpoint), so each orchestration
+publishes what it alone knows: the collection its lanes, a lane its plan and recent outcomes, a
+copy its per-disk percent. The API stitches them into one document.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .planning import CopyState, LanePlan
+
+MAX_LISTED_COPIES = 50
+
+# Plan states as the user-facing copy vocabulary: pending -> copying -> succeeded | failed | skipped.
+_STATE_WORDS = {
+    CopyState.COPIED: "succeeded",
+    CopyState.UNCONFIRMED: "copying",
+    CopyState.FAILED_TARGET: "failed",
+    CopyState.PENDING: "pending",
+    CopyState.WAITING: "waiting",
+    CopyState.OUT_OF_ORDER: "skipped",
+    CopyState.GIVEN_UP: "failed",
+    CopyState.SOURCE_UNUSABLE: "skipped",
+}
+
+
+def lane_copies(plan: LanePlan, confirmed: set[str] | None = None) -> list[dict[str, Any]]:
+    """Per restore point of a lane: state and reason; the newest are kept when the list is long.
+
+    ``confirmed`` holds normalised source ids whose newest copy this run saw succeed, so the
+    planner's "unconfirmed" newest copy shows as succeeded once monitoring said so.
+    """
+    confirmed = confirmed or set()
+    rows = []
+    for c in plan.copies:
+        state = _STATE_WORDS[c.state]
+        if c.state is CopyState.UNCONFIRMED and c.source["id"].lower() in confirmed:
+            state = "succeeded"
+        row: dict[str, Any] = {
+            "sourceRestorePointId": c.source["id"],
+            "name": c.source["name"],
+            "state": state,
+        }
+        if c.target_id:
+            row["targetRestorePointId"] = c.target_id
+        if c.reason:
+            row["reason"] = c.reason
+        rows.append(row)
+    return rows[-MAX_LISTED_COPIES:]
+
+
+def counts(rows: list[dict[str, Any]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for row in rows:
+        out[row["state"]] = out.get(row["state"], 0) + 1
+    return out
+
+
+def progress_document(
+    collection: dict[str, Any],
+    lanes: list[dict[str, Any]],
+    copies: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """One replication as the API shows it.
+
+    ``collection`` and ``lanes`` are Durable status dicts (``instanceId``, ``runtimeStatus``,
+    ``customStatus``, ``output``...); ``copies`` maps a copy instance id to its status dict.
+    The live per-disk progress of a running copy replaces the lane's last-known row for it.
+    """
+    custom = collection.get("customStatus") or {}
+    doc: dict[str, Any] = {
+        "instanceId": collection.get("instanceId"),
+        "sourceCollectionId": custom.get("sourceCollectionId"),
+        "runtimeStatus": collection.get("runtimeStatus"),
+        "phase": custom.get("phase"),
+        "createdTime": collection.get("createdTime"),
+        "lastUpdatedTime": collection.get("lastUpdatedTime"),
+        "lanes": [],
+    }
+    if custom.get("reason"):
+        doc["reason"] = custom["reason"]
+    lane_by_id = {lane.get("instanceId"): lane for lane in lanes}
+    for lane_ref in custom.get("lanes") or []:
+        lane_status = lane_by_id.get(lane_ref.get("instanceId")) or {}
+        lane_custom = lane_status.get("customStatus") or {}
+        output = lane_status.get("output") if isinstance(lane_status.get("output"), dict) else {}
+        rows = [dict(r) for r in (lane_custom.get("copies") or (output or {}).get("copies") or [])]
+        current = lane_custom.get("current") or {}
+        live = (copies.get(current.get("instanceId", "")) or {}).get("customStatus") or {}
+        for row in rows:
+            if (
+                live
+                and row["sourceRestorePointId"].lower() == str(live.get("sourceRestorePointId", "")).lower()
+            ):
+                for key in ("state", "attempt", "disks", "targetRestorePointId", "reason", "nextCheckAt"):
+                    if live.get(key) is not None:
+                        row[key] = live[key]
+        lane_doc: dict[str, Any] = {
+            "region": lane_ref.get("region"),
+            "targetCollectionId": lane_ref.get("targetCollectionId"),
+            "instanceId": lane_ref.get("instanceId"),
+            "runtimeStatus": lane_status.get("runtimeStatus"),
+            "state": lane_custom.get("state") or (output or {}).get("state") or lane_ref.get("state"),
+            "counts": counts(rows),
+            "copies": rows,
+        }
+        reason = lane_custom.get("reason") or (output or {}).get("reason") or lane_ref.get("reason")
+        if reason:
+            lane_doc["reason"] = reason
+        doc["lanes"].append(lane_doc)
+    return doc
