@@ -64,8 +64,10 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
         )
         if not target.get("ok"):
             return finish("failed", f"could not read the target collection: {describe(target)}")
-        plan = plan_lane(source["value"], target.get("value"), lane["region"], frozenset(given_up))
-        rows = lane_copies(plan, confirmed)
+        plan = plan_lane(
+            source["value"], target.get("value"), lane["region"], frozenset(given_up), frozenset(confirmed)
+        )
+        rows = lane_copies(plan)
         publish("planning", copies=rows, counts=counts(rows), recent=recent[-MAX_RECENT:])
         if plan.blocked:
             return finish("blocked", plan.blocked)

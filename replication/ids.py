@@ -77,11 +77,25 @@ class RestorePointRef:
         return self.collection.restore_point_id(self.name)
 
 
+def check_subscription_id(subscription: object) -> str:
+    if not isinstance(subscription, str) or not _SUBSCRIPTION.match(subscription):
+        raise InvalidResourceId(f"{subscription!r} is not a subscription id (a GUID)")
+    return subscription
+
+
+def check_resource_group(resource_group: object) -> str:
+    if (
+        not isinstance(resource_group, str)
+        or not _RESOURCE_GROUP.match(resource_group)
+        or resource_group.endswith(".")
+    ):
+        raise InvalidResourceId(f"{resource_group!r} is not a valid resource group name")
+    return resource_group
+
+
 def _check_parts(subscription: str, resource_group: str, name: str, what: str) -> None:
-    if not _SUBSCRIPTION.match(subscription):
-        raise InvalidResourceId(f"subscription '{subscription}' is not a subscription id (a GUID)")
-    if not _RESOURCE_GROUP.match(resource_group) or resource_group.endswith("."):
-        raise InvalidResourceId(f"'{resource_group}' is not a valid resource group name")
+    check_subscription_id(subscription)
+    check_resource_group(resource_group)
     if not _NAME.match(name):
         raise InvalidResourceId(f"'{name}' is not a valid {what} name")
 

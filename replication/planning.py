@@ -97,9 +97,14 @@ def plan_lane(
     target: CollectionInfo | None,
     region: str,
     given_up: frozenset[str] = frozenset(),
+    confirmed: frozenset[str] = frozenset(),
 ) -> LanePlan:
-    """Plan one lane. ``given_up`` holds normalised ids of source restore points that failed every
-    attempt in this run; they are reported, not retried, and do not hold back newer ones."""
+    """Plan one lane.
+
+    ``given_up`` holds normalised ids of source restore points that failed every attempt in this
+    run: they are reported, not retried, and do not hold back newer ones. ``confirmed`` holds those
+    whose copy this run watched to success, so the newest copy is not watched again.
+    """
     region = normalize_region(region)
     blocked = lane_blocked_reason(source, target, region)
     ordered = creation_order(source["restorePoints"])
@@ -124,7 +129,7 @@ def plan_lane(
         if existing is not None:
             if existing["provisioningState"].lower() == "failed":
                 copies.append(PlannedCopy(point, CopyState.FAILED_TARGET, existing["id"], "the copy failed"))
-            elif i == newest:
+            elif i == newest and key not in confirmed:
                 copies.append(PlannedCopy(point, CopyState.UNCONFIRMED, existing["id"]))
             else:
                 copies.append(PlannedCopy(point, CopyState.COPIED, existing["id"]))

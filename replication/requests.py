@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .ids import InvalidResourceId, parse_collection_id
+from .ids import InvalidResourceId, check_resource_group, check_subscription_id, parse_collection_id
 from .model import Target
 from .regions import is_region, normalize_region
 
@@ -67,15 +67,15 @@ def parse_start_request(body: Any) -> StartRequest:
         raise ValidationError(
             "targetResourceGroup", "required: the resource group for the target collections"
         )
+    try:
+        check_resource_group(group)
+    except InvalidResourceId as error:
+        raise ValidationError("targetResourceGroup", str(error)) from None
     subscription = body.get("targetSubscriptionId", source.subscription_id)
     try:
-        # Reuse the id parser's checks for the subscription GUID and the group name.
-        parse_collection_id(
-            f"/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.Compute/restorePointCollections/x"
-        )
-    except (InvalidResourceId, TypeError) as error:
-        field = "targetResourceGroup" if "resource group" in str(error) else "targetSubscriptionId"
-        raise ValidationError(field, str(error)) from None
+        check_subscription_id(subscription)
+    except InvalidResourceId as error:
+        raise ValidationError("targetSubscriptionId", str(error)) from None
     targets = tuple(
         Target(region=normalize_region(r), subscriptionId=str(subscription), resourceGroup=group)
         for r in regions

@@ -26,18 +26,11 @@ _STATE_WORDS = {
 }
 
 
-def lane_copies(plan: LanePlan, confirmed: set[str] | None = None) -> list[dict[str, Any]]:
-    """Per restore point of a lane: state and reason; the newest are kept when the list is long.
-
-    ``confirmed`` holds normalised source ids whose newest copy this run saw succeed, so the
-    planner's "unconfirmed" newest copy shows as succeeded once monitoring said so.
-    """
-    confirmed = confirmed or set()
+def lane_copies(plan: LanePlan) -> list[dict[str, Any]]:
+    """Per restore point of a lane: state and reason; the newest are kept when the list is long."""
     rows = []
     for c in plan.copies:
         state = _STATE_WORDS[c.state]
-        if c.state is CopyState.UNCONFIRMED and c.source["id"].lower() in confirmed:
-            state = "succeeded"
         row: dict[str, Any] = {
             "sourceRestorePointId": c.source["id"],
             "name": c.source["name"],
