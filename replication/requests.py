@@ -40,7 +40,7 @@ def parse_start_request(body: Any) -> StartRequest:
         set(body) - {"sourceCollectionId", "targetRegions", "targetResourceGroup", "targetSubscriptionId"}
     )
     if unknown:
-        raise ValidationError(unknown[0], "unknown field")
+        raise ValidationError(unknown[0] or "\"\"", "unknown field")
     source_id = body.get("sourceCollectionId")
     if not isinstance(source_id, str):
         raise ValidationError("sourceCollectionId", "required: the id of a restore point collection")
