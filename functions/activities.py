@@ -57,9 +57,7 @@ def start_copy(payload: dict[str, Any]) -> dict[str, Any]:
     """PUT the target restore point with ``sourceRestorePoint`` (or find it already started)."""
     return _envelope(
         "start_copy",
-        lambda: arm.start_copy(
-            payload["targetCollectionId"], payload["name"], payload["sourceRestorePointId"]
-        ),
+        lambda: arm.start_copy(payload["targetCollectionId"], payload["name"], payload["sourceRestorePointId"]),
     )
 
 

@@ -28,9 +28,7 @@ _ACTIVE = ("Running", "Pending", "ContinuedAsNew")
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> func.HttpResponse:
-    return func.HttpResponse(
-        json.dumps(body), status_code=status, mimetype="application/json", headers=headers
-    )
+    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json", headers=headers)
 
 
 def _error(status: int, code: str, message: str, field: str | None = None) -> func.HttpResponse:
@@ -69,9 +67,7 @@ def _status_dict(status: Any) -> dict[str, Any] | None:
 
 @bp.route(route="replications", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-async def http_start_replication(
-    req: func.HttpRequest, client: df.DurableOrchestrationClient
-) -> func.HttpResponse:
+async def http_start_replication(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """Start (or join) the replication of one source collection; 202 with the check-status payload."""
     try:
         request = parse_start_request(_read_json(req))
@@ -102,9 +98,7 @@ async def http_start_replication(
 
 @bp.route(route="replications/{instanceId}", methods=["GET"])
 @bp.durable_client_input(client_name="client")
-async def http_get_replication(
-    req: func.HttpRequest, client: df.DurableOrchestrationClient
-) -> func.HttpResponse:
+async def http_get_replication(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """Progress of one replication: per lane, per copy, per disk."""
     instance_id = req.route_params.get("instanceId", "")
     if not _INSTANCE_ID.match(instance_id):

@@ -28,9 +28,9 @@ DELETE_CHECKS = 20
 def copy_restore_point(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
     spec: dict[str, Any] = context.get_input()
     lane, source, settings = spec["lane"], spec["source"], spec["copy"]
-    target_id = spec.get("targetRestorePointId") or parse_collection_id(
-        lane["targetCollectionId"]
-    ).restore_point_id(spec["targetName"])
+    target_id = spec.get("targetRestorePointId") or parse_collection_id(lane["targetCollectionId"]).restore_point_id(
+        spec["targetName"]
+    )
     status: dict[str, Any] = {
         "sourceRestorePointId": source["id"],
         "targetRestorePointId": target_id,
@@ -106,9 +106,7 @@ def _watch(
         verdict = assess(observation)
         publish(
             state=verdict.phase.value if verdict.phase is not CopyPhase.STARTING else "starting",
-            disks=[
-                {"name": d["name"], "percent": d["percent"], "code": d["code"]} for d in observation["disks"]
-            ],
+            disks=[{"name": d["name"], "percent": d["percent"], "code": d["code"]} for d in observation["disks"]],
             lastCheckedAt=context.current_utc_datetime.isoformat(),
         )
         if verdict.phase is CopyPhase.SUCCEEDED:
@@ -116,9 +114,7 @@ def _watch(
         if verdict.phase is CopyPhase.FAILED:
             return verdict.reason or "the copy failed"
         elapsed = (context.current_utc_datetime - started_at).total_seconds()
-        delay = next_check_delay(
-            elapsed, verdict.slowest_percent, checks, float(settings["pollMaxIntervalSeconds"])
-        )
+        delay = next_check_delay(elapsed, verdict.slowest_percent, checks, float(settings["pollMaxIntervalSeconds"]))
         if elapsed >= COPY_DEADLINE_SECONDS or delay <= 0:
             return "the copy ran past Azure's two-week limit"
         next_at = context.current_utc_datetime + timedelta(seconds=delay)
@@ -133,14 +129,10 @@ def _watch(
         observation = seen["value"]
 
 
-def _delete_and_wait(
-    context: df.DurableOrchestrationContext, restore_point_id: str
-) -> Generator[Any, Any, Any]:
+def _delete_and_wait(context: df.DurableOrchestrationContext, restore_point_id: str) -> Generator[Any, Any, Any]:
     """Delete a restore point and wait (durable timers) until ARM no longer has it. True, or the reason."""
     for check in range(DELETE_CHECKS):
-        result = yield from arm_activity(
-            context, "delete_restore_point", {"restorePointId": restore_point_id}
-        )
+        result = yield from arm_activity(context, "delete_restore_point", {"restorePointId": restore_point_id})
         if not result.get("ok"):
             return describe(result)
         if result.get("value") is True:

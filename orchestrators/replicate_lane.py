@@ -52,16 +52,12 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
 
     while True:
         publish("planning")
-        source = yield from arm_activity(
-            context, "read_collection", {"collectionId": lane["sourceCollectionId"]}
-        )
+        source = yield from arm_activity(context, "read_collection", {"collectionId": lane["sourceCollectionId"]})
         if not source.get("ok"):
             return finish("failed", f"could not read the source collection: {describe(source)}")
         if source.get("value") is None:
             return finish("failed", "the source collection no longer exists")
-        target = yield from arm_activity(
-            context, "read_collection", {"collectionId": lane["targetCollectionId"]}
-        )
+        target = yield from arm_activity(context, "read_collection", {"collectionId": lane["targetCollectionId"]})
         if not target.get("ok"):
             return finish("failed", f"could not read the target collection: {describe(target)}")
         plan = plan_lane(
@@ -77,20 +73,14 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
             return finish("done" if not failed else "done-with-failures")
         if action.kind is ActionKind.WAIT:
             if waits >= MAX_WAITS_FOR_SOURCE:
-                return finish(
-                    "waiting", f"{action.source['name']} is still being created; a later run copies it"
-                )
+                return finish("waiting", f"{action.source['name']} is still being created; a later run copies it")
             waits += 1
             publish("waiting", reason=f"{action.source['name']} is still being created")
             yield from sleep(context, 600.0)
             continue
         if action.kind is ActionKind.CLEANUP and action.target_id:
-            publish(
-                "cleaning", reason=f"deleting failed copy {action.target_id}, which can never be re-copied"
-            )
-            deleted = yield from arm_activity(
-                context, "delete_restore_point", {"restorePointId": action.target_id}
-            )
+            publish("cleaning", reason=f"deleting failed copy {action.target_id}, which can never be re-copied")
+            deleted = yield from arm_activity(context, "delete_restore_point", {"restorePointId": action.target_id})
             if not deleted.get("ok"):
                 return finish("failed", f"could not delete a failed copy: {describe(deleted)}")
             if deleted.get("value") is not True:
@@ -117,9 +107,7 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
         else:
             given_up.add(normalize(result["sourceRestorePointId"]))
             if settings.get("onFailure") == "stop":
-                return finish(
-                    "stopped", f"{action.source['name']}: {result.get('reason')}; waiting for a person"
-                )
+                return finish("stopped", f"{action.source['name']}: {result.get('reason')}; waiting for a person")
         done_here += 1
         if done_here >= COPIES_PER_EXECUTION:
             publish("continuing", current=None)

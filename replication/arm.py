@@ -212,9 +212,7 @@ def read_collection(collection_id: str) -> CollectionInfo | None:
     ref = parse_collection_id(collection_id)
     client = compute_client(ref.subscription_id)
     try:
-        body = call(
-            lambda: client.restore_point_collections.get(ref.resource_group, ref.name, expand="restorePoints")
-        )
+        body = call(lambda: client.restore_point_collections.get(ref.resource_group, ref.name, expand="restorePoints"))
     except ArmFailure as failure:
         if failure.kind == "not_found":
             return None
@@ -296,8 +294,7 @@ def ensure_target_collection(
         if not same_id(existing["sourceId"], source["id"]):
             raise ArmFailure(
                 "conflict",
-                f"target collection {target.id} already exists with source {existing['sourceId']}, "
-                f"not {source['id']}",
+                f"target collection {target.id} already exists with source {existing['sourceId']}, not {source['id']}",
             )
         if existing["location"].replace(" ", "").lower() != region:
             raise ArmFailure(
@@ -308,15 +305,11 @@ def ensure_target_collection(
     body = m.RestorePointCollection(
         location=region,
         tags=tags or None,
-        properties=m.RestorePointCollectionProperties(
-            source=m.RestorePointCollectionSourceProperties(id=source["id"])
-        ),
+        properties=m.RestorePointCollectionProperties(source=m.RestorePointCollectionSourceProperties(id=source["id"])),
     )
     try:
         created = call(
-            lambda: client.restore_point_collections.create_or_update(
-                target.resource_group, target.name, body
-            )
+            lambda: client.restore_point_collections.create_or_update(target.resource_group, target.name, body)
         )
     except ArmFailure as failure:
         # A concurrent or earlier attempt may have created it: read again before giving up.
@@ -342,9 +335,7 @@ def start_copy(target_collection_id: str, name: str, source_restore_point_id: st
         return _same_source_or_conflict(existing, source_restore_point_id)
     client = compute_client(collection.subscription_id)
     body = m.RestorePoint(
-        properties=m.RestorePointProperties(
-            source_restore_point=m.ApiEntityReference(id=source_restore_point_id)
-        )
+        properties=m.RestorePointProperties(source_restore_point=m.ApiEntityReference(id=source_restore_point_id))
     )
     try:
         call(

@@ -84,11 +84,7 @@ def check_subscription_id(subscription: object) -> str:
 
 
 def check_resource_group(resource_group: object) -> str:
-    if (
-        not isinstance(resource_group, str)
-        or not _RESOURCE_GROUP.match(resource_group)
-        or resource_group.endswith(".")
-    ):
+    if not isinstance(resource_group, str) or not _RESOURCE_GROUP.match(resource_group) or resource_group.endswith("."):
         raise InvalidResourceId(f"{resource_group!r} is not a valid resource group name")
     return resource_group
 

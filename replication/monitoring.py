@@ -57,9 +57,7 @@ def assess(observation: CopyObservation) -> Assessment:
     percents = [d["percent"] for d in disks if d["percent"] is not None]
     slowest = min(percents) if percents else None
     if state == "failed":
-        return Assessment(
-            CopyPhase.FAILED, slowest, "the copy could not be created (provisioningState Failed)"
-        )
+        return Assessment(CopyPhase.FAILED, slowest, "the copy could not be created (provisioningState Failed)")
     failed = [d["name"] for d in disks if disk_phase(d) is CopyPhase.FAILED]
     if failed:
         return Assessment(

@@ -77,8 +77,7 @@ def lane_blocked_reason(source: CollectionInfo, target: CollectionInfo | None, r
     """Why a whole lane can never copy, or None."""
     if is_collection_id(source.get("sourceId")):
         return (
-            f"the source collection is itself a copy of {source['sourceId']}; "
-            "Azure does not copy a copy onward or back"
+            f"the source collection is itself a copy of {source['sourceId']}; Azure does not copy a copy onward or back"
         )
     if normalize_region(source["location"]) == normalize_region(region):
         return f"the source collection is in {region}; Azure does not copy within a region"
@@ -109,9 +108,7 @@ def plan_lane(
     blocked = lane_blocked_reason(source, target, region)
     ordered = creation_order(source["restorePoints"])
     if blocked:
-        return LanePlan(
-            region, tuple(PlannedCopy(p, CopyState.OUT_OF_ORDER, reason=blocked) for p in ordered), blocked
-        )
+        return LanePlan(region, tuple(PlannedCopy(p, CopyState.OUT_OF_ORDER, reason=blocked) for p in ordered), blocked)
 
     targets = {}
     for t in (target or {"restorePoints": []})["restorePoints"]:
@@ -144,9 +141,7 @@ def plan_lane(
                 )
             )
         elif point["provisioningState"].lower() in ("creating", "updating"):
-            copies.append(
-                PlannedCopy(point, CopyState.WAITING, reason="the source restore point is being created")
-            )
+            copies.append(PlannedCopy(point, CopyState.WAITING, reason="the source restore point is being created"))
         elif point["provisioningState"].lower() != "succeeded":
             copies.append(
                 PlannedCopy(

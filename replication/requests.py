@@ -36,11 +36,9 @@ def parse_start_request(body: Any) -> StartRequest:
     """``{"sourceCollectionId", "targetRegions": [...], "targetResourceGroup", "targetSubscriptionId"?}``."""
     if not isinstance(body, dict):
         raise ValidationError("body", "expected a JSON object")
-    unknown = sorted(
-        set(body) - {"sourceCollectionId", "targetRegions", "targetResourceGroup", "targetSubscriptionId"}
-    )
+    unknown = sorted(set(body) - {"sourceCollectionId", "targetRegions", "targetResourceGroup", "targetSubscriptionId"})
     if unknown:
-        raise ValidationError(unknown[0] or "\"\"", "unknown field")
+        raise ValidationError(unknown[0] or '""', "unknown field")
     source_id = body.get("sourceCollectionId")
     if not isinstance(source_id, str):
         raise ValidationError("sourceCollectionId", "required: the id of a restore point collection")
@@ -64,9 +62,7 @@ def parse_start_request(body: Any) -> StartRequest:
 
     group = body.get("targetResourceGroup")
     if not isinstance(group, str) or not group.strip():
-        raise ValidationError(
-            "targetResourceGroup", "required: the resource group for the target collections"
-        )
+        raise ValidationError("targetResourceGroup", "required: the resource group for the target collections")
     try:
         check_resource_group(group)
     except InvalidResourceId as error:
@@ -77,7 +73,6 @@ def parse_start_request(body: Any) -> StartRequest:
     except InvalidResourceId as error:
         raise ValidationError("targetSubscriptionId", str(error)) from None
     targets = tuple(
-        Target(region=normalize_region(r), subscriptionId=str(subscription), resourceGroup=group)
-        for r in regions
+        Target(region=normalize_region(r), subscriptionId=str(subscription), resourceGroup=group) for r in regions
     )
     return StartRequest(source.id, targets)

@@ -83,10 +83,7 @@ def progress_document(
         current = lane_custom.get("current") or {}
         live = (copies.get(current.get("instanceId", "")) or {}).get("customStatus") or {}
         for row in rows:
-            if (
-                live
-                and row["sourceRestorePointId"].lower() == str(live.get("sourceRestorePointId", "")).lower()
-            ):
+            if live and row["sourceRestorePointId"].lower() == str(live.get("sourceRestorePointId", "")).lower():
                 for key in ("state", "attempt", "disks", "targetRestorePointId", "reason", "nextCheckAt"):
                     if live.get(key) is not None:
                         row[key] = live[key]

@@ -21,9 +21,7 @@ from replication.ids import (
 )
 
 SUB = "11111111-1111-1111-1111-111111111111"
-RPC = (
-    f"/subscriptions/{SUB}/resourceGroups/rg-app/providers/Microsoft.Compute/restorePointCollections/vm1-rpc"
-)
+RPC = f"/subscriptions/{SUB}/resourceGroups/rg-app/providers/Microsoft.Compute/restorePointCollections/vm1-rpc"
 
 
 def test_collection_id_round_trips_and_ignores_case_and_missing_slash():

@@ -11,9 +11,7 @@ from replication.ids import normalize
 from replication.planning import ActionKind, CopyState, plan_lane
 
 SUB = "11111111-1111-1111-1111-111111111111"
-SRC = (
-    f"/subscriptions/{SUB}/resourceGroups/rg-app/providers/Microsoft.Compute/restorePointCollections/vm1-rpc"
-)
+SRC = f"/subscriptions/{SUB}/resourceGroups/rg-app/providers/Microsoft.Compute/restorePointCollections/vm1-rpc"
 TGT = f"/subscriptions/{SUB}/resourceGroups/rg-dr/providers/Microsoft.Compute/restorePointCollections/vm1-rpc-westus2"
 VM = f"/subscriptions/{SUB}/resourceGroups/rg-app/providers/Microsoft.Compute/virtualMachines/vm1"
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -146,9 +144,7 @@ def lanes(draw):
     points = [rp(i, draw(_states)) for i in range(n)]
     copied = sorted(draw(st.sets(st.integers(0, max(0, n - 1)), max_size=n))) if n else []
     copies = [copy_of(i, draw(_copy_states)) for i in copied]
-    given_up = frozenset(
-        normalize(rp(i)["id"]) for i in draw(st.sets(st.integers(0, max(0, n - 1)), max_size=3))
-    )
+    given_up = frozenset(normalize(rp(i)["id"]) for i in draw(st.sets(st.integers(0, max(0, n - 1)), max_size=3)))
     shuffled = draw(st.permutations(points))
     return shuffled, copies, given_up
 
@@ -188,11 +184,7 @@ def test_lane_never_copies_twice_or_out_of_order_and_settles(case):
     # copies start in creation order, and never behind a copy that already existed
     positions = [order.index(s) for s in started]
     assert positions == sorted(positions)
-    kept = [
-        order.index(normalize(c["sourceRestorePointId"]))
-        for c in copies
-        if c["provisioningState"] != "Failed"
-    ]
+    kept = [order.index(normalize(c["sourceRestorePointId"])) for c in copies if c["provisioningState"] != "Failed"]
     if kept and positions:
         assert min(positions) > max(kept)
     # settled: nothing unwatched; anything still pending waits behind a source still being created

@@ -7,9 +7,7 @@ from hypothesis import strategies as st
 from replication.requests import ValidationError, parse_start_request
 
 SUB = "11111111-1111-1111-1111-111111111111"
-RPC = (
-    f"/subscriptions/{SUB}/resourceGroups/rg-app/providers/Microsoft.Compute/restorePointCollections/vm1-rpc"
-)
+RPC = f"/subscriptions/{SUB}/resourceGroups/rg-app/providers/Microsoft.Compute/restorePointCollections/vm1-rpc"
 GOOD = {
     "sourceCollectionId": RPC,
     "targetRegions": ["westus2", "North Europe"],
@@ -51,9 +49,7 @@ def test_westus9_message_is_readable():
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=20), children, max_size=4)
-    ),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=20), children, max_size=4),
     max_leaves=12,
 )
 

@@ -1,0 +1,170 @@
+"""Run a scenario end to end and show it: `python -m demo --scenario scenarios/demo.json [--json out.json]`.
+
+Starts the emulator and the local durable host, asks the app (through its own HTTP API, with the
+function key) to replicate every collection of the scenario, shows live progress per lane, prints
+a summary, optionally writes the outcome per source restore point and target region, and exits 0
+only if every copy succeeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+from rich.console import Console
+from rich.live import Live
+from rich.progress import BarColumn, Progress, TextColumn
+from rich.table import Table
+
+from .stack import FUNCTION_KEY, REPO, StackError, start_stack
+
+TERMINAL = {"Completed", "Failed", "Terminated", "Canceled"}
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", type=Path, default=REPO / "scenarios" / "demo.json")
+    parser.add_argument("--json", type=Path, help="write the outcome per restore point and region here")
+    parser.add_argument("--scale", type=float, default=400.0, help="simulated seconds per wall second")
+    parser.add_argument("--timeout", type=float, default=300.0, help="wall seconds before giving up")
+    parser.add_argument("--regions", help="comma-separated target regions (default: the scenario's demo block)")
+    parser.add_argument("--target-resource-group", help="default: the scenario's demo block, or rg-dr")
+    parser.add_argument("--workdir", type=Path, default=REPO / ".demo")
+    return parser.parse_args(argv)
+
+
+def _requests_for(scenario: dict[str, Any], regions: list[str], group: str) -> list[dict[str, Any]]:
+    out = []
+    for c in scenario["collections"]:
+        cid = (
+            f"/subscriptions/{c['subscriptionId']}/resourceGroups/{c['resourceGroup']}"
+            f"/providers/Microsoft.Compute/restorePointCollections/{c['name']}"
+        )
+        out.append({"sourceCollectionId": cid, "targetRegions": regions, "targetResourceGroup": group})
+    return out
+
+
+def _lane_line(doc: dict[str, Any], lane: dict[str, Any]) -> tuple[str, float, float]:
+    copies = lane.get("copies") or []
+    total = max(1, len(copies))
+    done = sum(1 for c in copies if c.get("state") == "succeeded")
+    current = next((c for c in copies if c.get("state") in ("copying", "starting", "cleaning", "backoff")), None)
+    fraction = 0.0
+    text = lane.get("state") or "pending"
+    if current:
+        percents = [d.get("percent") or 0 for d in current.get("disks") or []]
+        fraction = (min(percents) / 100.0) if percents else 0.0
+        text = f"{current['name']} {current['state']} {int(fraction * 100)}% (attempt {current.get('attempt', 1)})"
+    name = (doc.get("sourceCollectionId") or "").rsplit("/", 1)[-1]
+    return f"{name} -> {lane.get('region')}: {text}", done + fraction, total
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    console = Console()
+    scenario = json.loads(args.scenario.read_text())
+    demo = scenario.get("demo") or {}
+    regions = args.regions.split(",") if args.regions else demo.get("targetRegions") or ["westus2", "northeurope"]
+    group = args.target_resource_group or demo.get("targetResourceGroup") or "rg-dr"
+    started = time.monotonic()
+    try:
+        stack = start_stack(
+            args.scenario.resolve(),
+            args.workdir.resolve(),
+            clock_start=scenario["clock"]["start"],
+            scale=args.scale,
+        )
+    except StackError as error:
+        console.print(f"[red]could not start the local stack: {error}")
+        return 2
+    with stack:
+        console.print(f"emulator {stack.arm_url}   host {stack.host_url}   logs {args.workdir}/")
+        session = requests.Session()
+        session.params = {"code": FUNCTION_KEY}  # type: ignore[assignment]
+        ids = []
+        for body in _requests_for(scenario, regions, group):
+            response = session.post(f"{stack.host_url}/api/replications", json=body, timeout=30)
+            if response.status_code != 202:
+                console.print(f"[red]start refused: {response.status_code} {response.text}")
+                return 1
+            ids.append(response.json()["id"])
+        docs = _follow(console, session, stack.host_url, ids, started + args.timeout)
+    return _report(console, docs, args.json, time.monotonic() - started)
+
+
+def _follow(
+    console: Console, session: requests.Session, base: str, ids: list[str], deadline: float
+) -> list[dict[str, Any]]:
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:.1f}/{task.total:.0f}")
+    )
+    tasks: dict[str, Any] = {}
+    docs: list[dict[str, Any]] = []
+    with Live(progress, console=console, refresh_per_second=8, transient=False):
+        while True:
+            docs = [session.get(f"{base}/api/replications/{i}", timeout=30).json() for i in ids]
+            for doc in docs:
+                for lane in doc.get("lanes") or []:
+                    key = lane.get("instanceId") or ""
+                    text, done, total = _lane_line(doc, lane)
+                    if key not in tasks:
+                        tasks[key] = progress.add_task(text, total=total)
+                    progress.update(tasks[key], description=text, completed=done, total=total)
+            if all(d.get("runtimeStatus") in TERMINAL for d in docs) or time.monotonic() > deadline:
+                return docs
+            time.sleep(0.25)
+
+
+def outcome(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for doc in docs:
+        for lane in doc.get("lanes") or []:
+            for c in lane.get("copies") or []:
+                rows.append(
+                    {
+                        "sourceRestorePointId": c["sourceRestorePointId"],
+                        "targetRegion": lane.get("region"),
+                        "targetRestorePointId": c.get("targetRestorePointId"),
+                        "state": c.get("state"),
+                        "reason": c.get("reason"),
+                    }
+                )
+    return rows
+
+
+def _report(console: Console, docs: list[dict[str, Any]], json_path: Path | None, wall: float) -> int:
+    rows = outcome(docs)
+    table = Table(title=f"Replication summary ({wall:.1f} s wall)")
+    for col in ("source restore point", "region", "state", "reason"):
+        table.add_column(col)
+    for r in rows:
+        colour = "green" if r["state"] == "succeeded" else "red"
+        table.add_row(
+            r["sourceRestorePointId"].rsplit("/", 3)[-3] + "/" + r["sourceRestorePointId"].rsplit("/", 1)[-1],
+            r["targetRegion"] or "",
+            f"[{colour}]{r['state']}",
+            r["reason"] or "",
+        )
+    console.print(table)
+    for doc in docs:
+        if doc.get("runtimeStatus") != "Completed":
+            console.print(f"[red]{doc.get('instanceId')}: {doc.get('runtimeStatus')} {doc.get('reason') or ''}")
+    if json_path:
+        json_path.write_text(json.dumps({"copies": rows}, indent=2))
+        console.print(f"outcome written to {json_path}")
+    ok = (
+        bool(rows)
+        and all(r["state"] == "succeeded" for r in rows)
+        and all(d.get("runtimeStatus") == "Completed" for d in docs)
+    )
+    console.print("[green]every restore point copied" if ok else "[red]not every restore point was copied")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
