@@ -6,7 +6,8 @@ a lane restarted after a crash carries on where Azure says it is. Each copy is a
 sub-orchestration. ``continue_as_new`` after a batch keeps this history bounded however many
 restore points a collection has.
 
-Input: ``{"lane": Lane, "copy": CopySettings, "instanceBase", "givenUp": [...], "recent": [...]}``.
+Input: ``{"lane": Lane, "copy": CopySettings, "instanceBase", "givenUp": {id: outcome}, "recent": [...]}``:
+``givenUp`` keeps every copy this run gave up on with its reason (carried across ``continue_as_new``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ MAX_RECENT = 20
 def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
     spec: dict[str, Any] = context.get_input()
     lane, settings = spec["lane"], spec["copy"]
-    given_up = {normalize(x) for x in spec.get("givenUp") or []}
+    given_up: dict[str, dict[str, Any]] = dict(spec.get("givenUp") or {})
     recent: list[dict[str, Any]] = list(spec.get("recent") or [])
     confirmed = {normalize(r["sourceRestorePointId"]) for r in recent if r.get("state") == "succeeded"}
     done_here = waits = 0
@@ -63,7 +64,7 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
         plan = plan_lane(
             source["value"], target.get("value"), lane["region"], frozenset(given_up), frozenset(confirmed)
         )
-        rows = lane_copies(plan)
+        rows = lane_copies(plan, {**{normalize(r["sourceRestorePointId"]): r for r in recent}, **given_up})
         publish("planning", copies=rows, counts=counts(rows), recent=recent[-MAX_RECENT:])
         if plan.blocked:
             return finish("blocked", plan.blocked)
@@ -105,11 +106,14 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
         if result["state"] == "succeeded":
             confirmed.add(normalize(result["sourceRestorePointId"]))
         else:
-            given_up.add(normalize(result["sourceRestorePointId"]))
+            given_up[normalize(result["sourceRestorePointId"])] = {
+                "attempts": result.get("attempts"),
+                "reason": result.get("reason"),
+            }
             if settings.get("onFailure") == "stop":
                 return finish("stopped", f"{action.source['name']}: {result.get('reason')}; waiting for a person")
         done_here += 1
         if done_here >= COPIES_PER_EXECUTION:
             publish("continuing", current=None)
-            context.continue_as_new({**spec, "givenUp": sorted(given_up), "recent": recent})
+            context.continue_as_new({**spec, "givenUp": given_up, "recent": recent})
             return {}

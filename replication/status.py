@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .ids import normalize
 from .planning import CopyState, LanePlan
 
 MAX_LISTED_COPIES = 50
@@ -26,8 +27,13 @@ _STATE_WORDS = {
 }
 
 
-def lane_copies(plan: LanePlan) -> list[dict[str, Any]]:
-    """Per restore point of a lane: state and reason; the newest are kept when the list is long."""
+def lane_copies(plan: LanePlan, outcomes: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Per restore point of a lane: state and reason; the newest are kept when the list is long.
+
+    ``outcomes`` maps normalised source ids to what this lane's copy orchestrations returned, so a
+    row says how many attempts it took and, for a failure, the copy's own reason, not just the plan's.
+    """
+    outcomes = outcomes or {}
     rows = []
     for c in plan.copies:
         state = _STATE_WORDS[c.state]
@@ -40,6 +46,11 @@ def lane_copies(plan: LanePlan) -> list[dict[str, Any]]:
             row["targetRestorePointId"] = c.target_id
         if c.reason:
             row["reason"] = c.reason
+        outcome = outcomes.get(normalize(c.source["id"]))
+        if outcome and state in ("succeeded", "failed"):
+            row["attempts"] = outcome.get("attempts")
+            if state == "failed" and outcome.get("reason"):
+                row["reason"] = outcome["reason"]
         rows.append(row)
     return rows[-MAX_LISTED_COPIES:]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -127,26 +128,30 @@ def host_settings(emu: Any, **overrides: str) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def host_overrides() -> dict[str, str]:
-    return {}
-
-
-@pytest.fixture
-def host(emu: Any, host_overrides: dict[str, str], tmp_path: Path) -> Iterator[Host]:
+@contextmanager
+def app_host(emu: Any, db_path: Path, settings: dict[str, str] | None = None, **host_kwargs: Any) -> Iterator[Host]:
+    """The app in the local durable host, wired to ``emu`` and sharing its clock."""
     arm.reset_clients()
     # The Durable SDK keeps one process-global aiohttp session, bound to the event loop of the
     # host that first used it; a new host in the same process needs a new one.
     from azure.durable_functions.models.utils import http_utils
 
     http_utils._client_session = None
-    h = Host(REPO, settings=host_settings(emu, **host_overrides), clock=emu.clock, db_path=str(tmp_path / "host.db"))
+    h = Host(
+        REPO, settings=host_settings(emu, **(settings or {})), clock=emu.clock, db_path=str(db_path), **host_kwargs
+    )
     h.start()
     try:
         yield h
     finally:
         h.stop()
         arm.reset_clients()
+
+
+@pytest.fixture
+def host(emu: Any, tmp_path: Path) -> Iterator[Host]:
+    with app_host(emu, tmp_path / "host.db") as h:
+        yield h
 
 
 class Api:
