@@ -95,10 +95,13 @@ def next_check_delay(
     elif slowest_percent >= 100:
         delay = PROGRESS_STEP_SECONDS
     else:
-        predicted_total = elapsed_seconds * 100.0 / slowest_percent
+        # The figure was refreshed up to one step ago (half a step on average), so it measures
+        # progress over less time than has elapsed; without this the rate reads low and the
+        # finish is predicted late.
+        measured_over = max(elapsed_seconds - PROGRESS_STEP_SECONDS / 2, elapsed_seconds / 2)
+        predicted_total = measured_over * 100.0 / slowest_percent
         remaining = predicted_total - elapsed_seconds
-        # Progress is only refreshed in 10-minute steps, so the true figure may be up to one
-        # step ahead of what we saw: aim half-way, and at the predicted finish once close.
+        # Aim half-way to the predicted finish, and at it once it is close.
         delay = remaining / 2 if remaining > 2 * PROGRESS_STEP_SECONDS else remaining
     delay = max(delay, PROGRESS_STEP_SECONDS if checks_done > 0 else FIRST_CHECK_SECONDS)
     delay = min(delay, max_interval_seconds, MAX_TIMER_SECONDS)
