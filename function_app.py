@@ -3,13 +3,17 @@
 import azure.durable_functions as df
 import azure.functions as func
 
-from functions import activities, http_api
+from functions import activities, events, http_api, sweep
 from orchestrators import copy_restore_point, replicate_collection, replicate_lane
+from orchestrators import sweep as sweep_orchestrator
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 for blueprint in (
     http_api.bp,
+    events.bp,
+    sweep.bp,
     activities.bp,
+    sweep_orchestrator.bp,
     replicate_collection.bp,
     replicate_lane.bp,
     copy_restore_point.bp,

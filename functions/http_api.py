@@ -1,54 +1,178 @@
-"""HTTP API (auth level FUNCTION): start a replication, read its progress.
+"""HTTP API (auth level FUNCTION): start, dry-run, list and read replications; the OpenAPI document.
 
 Handlers validate with ``replication.requests`` and answer bad input with a 4xx JSON error that
-names the field; no exception text or stack trace ever reaches a caller.
+names the field. A source outside the policy's scope gets 403: the app's identity must not be
+usable to copy arbitrary collections. No exception text or stack trace ever reaches a caller.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
+from pathlib import Path
 from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
 
+from replication import arm
+from replication.dry_run import dry_run
 from replication.ids import collection_instance_id
-from replication.requests import ValidationError, parse_start_request
+from replication.model import CollectionInfo, Target
+from replication.policy import Policy, load_policy
+from replication.regions import normalize_region
+from replication.requests import StartRequest, ValidationError, parse_start_request
 from replication.settings import SettingsError, load_copy_settings
 from replication.status import progress_document
+
+from .starter import ensure_replication, orchestration_input
+from .sweep import start_sweep, sweep_units
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+MAX_DRY_RUN_COLLECTIONS = 50
+OPENAPI = Path(__file__).with_name("openapi.json")
 _INSTANCE_ID = re.compile(r"^rpc-[a-z0-9-]{1,60}$")
-_ACTIVE = ("Running", "Pending", "ContinuedAsNew")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.field = status, code, field
+
+    def response(self) -> func.HttpResponse:
+        error: dict[str, Any] = {"code": self.code, "message": str(self)}
+        if self.field:
+            error["field"] = self.field
+        return _json(self.status, {"error": error})
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> func.HttpResponse:
     return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json", headers=headers)
 
 
-def _error(status: int, code: str, message: str, field: str | None = None) -> func.HttpResponse:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if field:
-        error["field"] = field
-    return _json(status, {"error": error})
-
-
 def _read_json(req: func.HttpRequest) -> Any:
     content_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
     if content_type != "application/json":
-        raise ValidationError("content-type", "send the body as application/json")
+        raise ApiError(415, "UnsupportedMediaType", "send the body as application/json", "content-type")
     raw = req.get_body() or b""
     if len(raw) > MAX_BODY_BYTES:
-        raise ValidationError("body", f"larger than {MAX_BODY_BYTES} bytes")
+        raise ApiError(413, "PayloadTooLarge", f"the body is larger than {MAX_BODY_BYTES} bytes", "body")
     try:
         return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValidationError("body", f"not valid JSON ({type(error).__name__})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise ApiError(400, "InvalidRequest", f"the body is not valid JSON ({type(error).__name__})", "body") from None
+
+
+def _policy() -> Policy:
+    try:
+        policy = load_policy()
+    except SettingsError as error:
+        log.error("misconfigured: %s", error)
+        raise ApiError(503, "Misconfigured", f"the app is misconfigured: {error}") from None
+    if policy is None:
+        raise ApiError(403, "OutOfScope", "no replication policy is configured: nothing may be replicated")
+    return policy
+
+
+async def _read_source(policy: Policy, source_id: str) -> CollectionInfo:
+    if not policy.covers_location(source_id):
+        raise ApiError(403, "OutOfScope", "the collection is outside the policy's source scope", "sourceCollectionId")
+    try:
+        collection = await asyncio.to_thread(arm.read_collection, source_id)
+    except arm.ArmFailure as failure:
+        status = 503 if failure.kind in ("throttled", "transient") else 502
+        raise ApiError(status, "ArmError", f"could not read the source collection: {failure}") from None
+    if collection is None:
+        raise ApiError(404, "NotFound", "the source collection does not exist", "sourceCollectionId")
+    reason = policy.scope_reason(collection)
+    if reason is not None:
+        raise ApiError(403, "OutOfScope", reason, "sourceCollectionId")
+    return collection
+
+
+def _targets(request: StartRequest, policy: Policy, source: CollectionInfo) -> list[Target]:
+    """The policy's targets, or the subset the caller named (which must be the policy's)."""
+    targets = policy.targets_for(source)
+    if request.regions is None:
+        chosen = targets
+    else:
+        by_region = {t["region"]: t for t in targets}
+        chosen = []
+        for i, region in enumerate(request.regions):
+            if region == normalize_region(source["location"]):
+                raise ApiError(400, "InvalidRequest", f"'{region}' is the source's own region", f"targetRegions[{i}]")
+            if region not in by_region:
+                raise ApiError(
+                    403, "OutOfScope", f"'{region}' is not a target region of the policy", f"targetRegions[{i}]"
+                )
+            chosen.append(by_region[region])
+    for field, key, wanted in (
+        ("targetResourceGroup", "resourceGroup", request.resource_group),
+        ("targetSubscriptionId", "subscriptionId", request.subscription_id),
+    ):
+        if wanted is not None and any(t[key].lower() != wanted.lower() for t in chosen):  # type: ignore[literal-required]
+            raise ApiError(403, "OutOfScope", f"'{wanted}' is not where the policy puts these copies", field)
+    return chosen
+
+
+@bp.route(route="replications", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+async def http_start_replication(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Start (or join) a replication, of one collection or the whole policy; ``dryRun`` only plans."""
+    try:
+        try:
+            request = parse_start_request(_read_json(req))
+        except ValidationError as error:
+            raise ApiError(400, "InvalidRequest", str(error), error.field) from None
+        policy = _policy()
+        if request.source_collection_id is None:
+            if request.dry_run:
+                return _json(200, await _dry_run_policy(policy))
+            instance, _ = await start_sweep(client)
+            return client.create_check_status_response(req, instance)
+        source = await _read_source(policy, request.source_collection_id)
+        targets = _targets(request, policy, source)
+        if request.dry_run:
+            return _json(200, await asyncio.to_thread(dry_run, source, targets, arm.read_collection))
+        try:
+            copy = load_copy_settings()
+        except SettingsError as error:
+            raise ApiError(503, "Misconfigured", f"the app is misconfigured: {error}") from None
+        await ensure_replication(client, orchestration_input(source["id"], targets, copy, policy))
+        return client.create_check_status_response(req, collection_instance_id(source["id"]))
+    except ApiError as error:
+        return error.response()
+    except arm.ArmFailure as failure:
+        return ApiError(502, "ArmError", f"Azure refused a read: {failure}").response()
+
+
+async def _dry_run_policy(policy: Policy) -> dict[str, Any]:
+    """Plans for the policy's collections, the first MAX_DRY_RUN_COLLECTIONS of them."""
+    plans: list[dict[str, Any]] = []
+    truncated = False
+    for unit in sweep_units(policy):
+        if "collectionIds" in unit:
+            found = [await asyncio.to_thread(arm.read_collection, c) for c in unit["collectionIds"]]
+            items = [c for c in found if c is not None]
+        else:
+            items, _ = await asyncio.to_thread(
+                arm.list_collections_page, unit["subscriptionId"], unit.get("resourceGroup"), None
+            )
+        for collection in items:
+            if policy.scope_reason(collection) is not None:
+                continue
+            if len(plans) >= MAX_DRY_RUN_COLLECTIONS:
+                truncated = True
+                break
+            full = await asyncio.to_thread(arm.read_collection, collection["id"])
+            if full is not None:
+                plans.append(await asyncio.to_thread(dry_run, full, policy.targets_for(full), arm.read_collection))
+    return {"dryRun": True, "collections": plans, "truncated": truncated}
 
 
 def _status_dict(status: Any) -> dict[str, Any] | None:
@@ -65,47 +189,43 @@ def _status_dict(status: Any) -> dict[str, Any] | None:
     }
 
 
-@bp.route(route="replications", methods=["POST"])
+@bp.route(route="replications", methods=["GET"])
 @bp.durable_client_input(client_name="client")
-async def http_start_replication(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    """Start (or join) the replication of one source collection; 202 with the check-status payload."""
-    try:
-        request = parse_start_request(_read_json(req))
-        copy = load_copy_settings()
-    except ValidationError as error:
-        status = 415 if error.field == "content-type" else 413 if "larger than" in error.message else 400
-        return _json(status, error.to_json())
-    except SettingsError as error:
-        log.error("misconfigured: %s", error)
-        return _error(503, "Misconfigured", f"the app is misconfigured: {error}")
-    instance_id = collection_instance_id(request.source_collection_id)
-    existing = _status_dict(await client.get_status(instance_id))
-    if existing is None or existing["runtimeStatus"] not in _ACTIVE:
-        payload = {
-            "sourceCollectionId": request.source_collection_id,
-            "targets": list(request.targets),
-            "copy": copy.to_json(),
-        }
-        try:
-            await client.start_new("replicate_collection", instance_id, payload)
-        except Exception:  # a concurrent request started it first: join that run
-            again = _status_dict(await client.get_status(instance_id))
-            if again is None or again["runtimeStatus"] not in _ACTIVE:
-                log.exception("could not start %s", instance_id)
-                return _error(503, "StartFailed", "the replication could not be started; try again")
-    return client.create_check_status_response(req, instance_id)
+async def http_list_replications(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Every replication (one per source collection) with its state."""
+    rows = []
+    for status in await client.get_status_all():
+        item = _status_dict(status)
+        if item is None or not _INSTANCE_ID.match(item["instanceId"]):
+            continue
+        custom = item.get("customStatus") or {}
+        rows.append(
+            {
+                "instanceId": item["instanceId"],
+                "sourceCollectionId": custom.get("sourceCollectionId"),
+                "runtimeStatus": item["runtimeStatus"],
+                "phase": custom.get("phase"),
+                "lanes": [
+                    {"region": lane.get("region"), "state": lane.get("state")} for lane in custom.get("lanes") or []
+                ],
+                "createdTime": item["createdTime"],
+                "lastUpdatedTime": item["lastUpdatedTime"],
+            }
+        )
+    rows.sort(key=lambda r: r["instanceId"])
+    return _json(200, {"replications": rows})
 
 
 @bp.route(route="replications/{instanceId}", methods=["GET"])
 @bp.durable_client_input(client_name="client")
 async def http_get_replication(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    """Progress of one replication: per lane, per copy, per disk."""
+    """Progress of one replication: per lane, per copy (state, attempts, reason), per disk percent."""
     instance_id = req.route_params.get("instanceId", "")
     if not _INSTANCE_ID.match(instance_id):
-        return _error(404, "NotFound", "no replication with that id", "instanceId")
+        return ApiError(404, "NotFound", "no replication with that id", "instanceId").response()
     collection = _status_dict(await client.get_status(instance_id))
     if collection is None:
-        return _error(404, "NotFound", f"no replication '{instance_id}'", "instanceId")
+        return ApiError(404, "NotFound", f"no replication '{instance_id}'", "instanceId").response()
     custom = collection.get("customStatus") or {}
     lanes = []
     copies: dict[str, dict[str, Any]] = {}
@@ -120,3 +240,9 @@ async def http_get_replication(req: func.HttpRequest, client: df.DurableOrchestr
             if copy is not None:
                 copies[current["instanceId"]] = copy
     return _json(200, progress_document(collection, lanes, copies))
+
+
+@bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def http_openapi(req: func.HttpRequest) -> func.HttpResponse:
+    """The OpenAPI document of this API (kept in the repo beside this module)."""
+    return func.HttpResponse(OPENAPI.read_text(encoding="utf-8"), status_code=200, mimetype="application/json")

@@ -3,7 +3,7 @@
 Instance id: ``replication.ids.collection_instance_id`` of the source, so duplicate or concurrent
 triggers for one collection land on one instance. Lanes run in parallel as sub-orchestrations.
 
-Input: ``{"sourceCollectionId", "targets": [Target], "copy": CopySettings, "tags": {...}}``.
+Input: ``{"sourceCollectionId", "targets": [Target (with optional "tags" for its collection)], "copy": CopySettings}``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from replication.planning import lane_blocked_reason
 from .arm_calls import MAX_TRANSIENT_RETRIES, arm_activity, backoff_seconds, describe, sleep
 
 bp = df.Blueprint()
+
+NUDGE_EVENT = "restorePointWritten"  # raised by functions.starter when a trigger finds this running
+MAX_NUDGES_DRAINED = 100
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -53,6 +56,7 @@ def replicate_collection(context: df.DurableOrchestrationContext) -> Generator[A
                 "instanceId": lane_instance_id(context.instance_id, region),
                 "state": "pending",
                 "reason": lane_blocked_reason(source, None, region),
+                "tags": target.get("tags") or {},
             }
         )
     for lane in lanes:
@@ -71,7 +75,7 @@ def replicate_collection(context: df.DurableOrchestrationContext) -> Generator[A
                         "source": source,
                         "targetCollectionId": lane["targetCollectionId"],
                         "region": lane["region"],
-                        "tags": spec.get("tags") or {},
+                        "tags": lane["tags"],
                     },
                 )
                 for lane in todo
@@ -117,6 +121,21 @@ def replicate_collection(context: df.DurableOrchestrationContext) -> Generator[A
     )
     for lane, out in zip(ready, outcomes, strict=True):
         lane.update(state=out.get("state", "done"), reason=out.get("reason"))
+
+    # A restore point written while the lanes ran raised a nudge: drain them, and if there was
+    # one, run again (the lanes re-plan from Azure, so a nudge for something already copied is cheap).
+    nudged = 0
+    while nudged < MAX_NUDGES_DRAINED:
+        event = context.wait_for_external_event(NUDGE_EVENT)
+        now = context.create_timer(context.current_utc_datetime)
+        winner = yield context.task_any([event, now])
+        if winner is not event:
+            break
+        nudged += 1
+    if nudged and ready:
+        publish(phase="re-planning", lanes=lanes)
+        context.continue_as_new(spec)
+        return {}
     final = "done" if all(lane["state"] == "done" for lane in lanes) else "attention"
     publish(phase=final, lanes=lanes)
     return {"state": final, "lanes": [{k: lane[k] for k in ("region", "state", "reason")} for lane in lanes]}

@@ -220,14 +220,25 @@ def read_collection(collection_id: str) -> CollectionInfo | None:
     return _collection_info(body.as_dict())
 
 
-def list_collections(subscription_id: str, resource_group: str | None = None) -> list[CollectionInfo]:
-    """Every collection of a subscription (or one resource group); the SDK follows ``nextLink``."""
+def list_collections_page(
+    subscription_id: str, resource_group: str | None, continuation: str | None
+) -> tuple[list[CollectionInfo], str | None]:
+    """One page of the collections of a subscription (or one resource group) and the next page's token.
+
+    One page per call, so a sweep over thousands of collections is many short invocations, never one long one.
+    """
     client = compute_client(subscription_id)
-    if resource_group:
-        pages = call(lambda: list(client.restore_point_collections.list(resource_group)))
-    else:
-        pages = call(lambda: list(client.restore_point_collections.list_all()))
-    return [_collection_info(c.as_dict()) for c in pages]
+
+    def first_page() -> tuple[list[Any], str | None]:
+        if resource_group:
+            pager = client.restore_point_collections.list(resource_group).by_page(continuation_token=continuation)
+        else:
+            pager = client.restore_point_collections.list_all().by_page(continuation_token=continuation)
+        page = next(pager, None)
+        return (list(page) if page is not None else []), getattr(pager, "continuation_token", None)
+
+    items, token = call(first_page)
+    return [_collection_info(c.as_dict()) for c in items], token
 
 
 def observe_copy(restore_point_id: str) -> CopyObservation | None:

@@ -71,6 +71,7 @@ class Target(TypedDict):
     region: str
     subscriptionId: str
     resourceGroup: str
+    tags: NotRequired[dict[str, str]]
 
 
 class Lane(TypedDict):

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from .ids import InvalidResourceId, check_resource_group, check_subscription_id, parse_collection_id
-from .model import Target
 from .regions import is_region, normalize_region
 
 MAX_TARGETS = 10
@@ -28,51 +27,73 @@ class ValidationError(ValueError):
 
 @dataclass(frozen=True)
 class StartRequest:
-    source_collection_id: str
-    targets: tuple[Target, ...]
+    """What a caller asked for. ``source_collection_id`` None: every collection of the policy.
+    ``regions`` None: the policy's targets; otherwise a subset of them (with the policy's groups,
+    unless ``resource_group`` / ``subscription_id`` are given, which must then match the policy)."""
+
+    source_collection_id: str | None
+    regions: tuple[str, ...] | None
+    resource_group: str | None
+    subscription_id: str | None
+    dry_run: bool
+
+
+FIELDS = {"sourceCollectionId", "all", "targetRegions", "targetResourceGroup", "targetSubscriptionId", "dryRun"}
 
 
 def parse_start_request(body: Any) -> StartRequest:
-    """``{"sourceCollectionId", "targetRegions": [...], "targetResourceGroup", "targetSubscriptionId"?}``."""
+    """``{"sourceCollectionId" | "all": true, "targetRegions"?, "targetResourceGroup"?, "targetSubscriptionId"?,
+    "dryRun"?}``."""
     if not isinstance(body, dict):
         raise ValidationError("body", "expected a JSON object")
-    unknown = sorted(set(body) - {"sourceCollectionId", "targetRegions", "targetResourceGroup", "targetSubscriptionId"})
+    unknown = sorted(set(body) - FIELDS)
     if unknown:
         raise ValidationError(unknown[0] or '""', "unknown field")
+    dry_run = body.get("dryRun", False)
+    if not isinstance(dry_run, bool):
+        raise ValidationError("dryRun", "expected true or false")
+    every = body.get("all", False)
+    if not isinstance(every, bool):
+        raise ValidationError("all", "expected true or false")
     source_id = body.get("sourceCollectionId")
+    if every:
+        if source_id is not None or any(
+            k in body for k in ("targetRegions", "targetResourceGroup", "targetSubscriptionId")
+        ):
+            raise ValidationError("all", "'all' replicates the whole policy: give no collection or targets with it")
+        return StartRequest(None, None, None, None, dry_run)
     if not isinstance(source_id, str):
-        raise ValidationError("sourceCollectionId", "required: the id of a restore point collection")
+        raise ValidationError("sourceCollectionId", 'required (or "all": true): the id of a restore point collection')
     try:
         source = parse_collection_id(source_id)
     except InvalidResourceId as error:
         raise ValidationError("sourceCollectionId", str(error)) from None
 
-    regions = body.get("targetRegions")
-    if not isinstance(regions, list) or not regions:
-        raise ValidationError("targetRegions", "required: a non-empty list of Azure region names")
-    if len(regions) > MAX_TARGETS:
-        raise ValidationError("targetRegions", f"at most {MAX_TARGETS} regions")
-    seen: set[str] = set()
-    for i, region in enumerate(regions):
-        if not isinstance(region, str) or not is_region(region):
-            raise ValidationError(f"targetRegions[{i}]", f"{region!r} is not an Azure region")
-        if normalize_region(region) in seen:
-            raise ValidationError(f"targetRegions[{i}]", f"'{region}' is listed twice")
-        seen.add(normalize_region(region))
-
+    regions: tuple[str, ...] | None = None
+    if "targetRegions" in body:
+        raw = body["targetRegions"]
+        if not isinstance(raw, list) or not raw:
+            raise ValidationError("targetRegions", "a non-empty list of Azure region names")
+        if len(raw) > MAX_TARGETS:
+            raise ValidationError("targetRegions", f"at most {MAX_TARGETS} regions")
+        seen: list[str] = []
+        for i, region in enumerate(raw):
+            if not isinstance(region, str) or not is_region(region):
+                raise ValidationError(f"targetRegions[{i}]", f"{region!r} is not an Azure region")
+            if normalize_region(region) in seen:
+                raise ValidationError(f"targetRegions[{i}]", f"'{region}' is listed twice")
+            seen.append(normalize_region(region))
+        regions = tuple(seen)
     group = body.get("targetResourceGroup")
-    if not isinstance(group, str) or not group.strip():
-        raise ValidationError("targetResourceGroup", "required: the resource group for the target collections")
-    try:
-        check_resource_group(group)
-    except InvalidResourceId as error:
-        raise ValidationError("targetResourceGroup", str(error)) from None
-    subscription = body.get("targetSubscriptionId", source.subscription_id)
-    try:
-        check_subscription_id(subscription)
-    except InvalidResourceId as error:
-        raise ValidationError("targetSubscriptionId", str(error)) from None
-    targets = tuple(
-        Target(region=normalize_region(r), subscriptionId=str(subscription), resourceGroup=group) for r in regions
-    )
-    return StartRequest(source.id, targets)
+    if group is not None:
+        try:
+            check_resource_group(group)
+        except InvalidResourceId as error:
+            raise ValidationError("targetResourceGroup", str(error)) from None
+    subscription = body.get("targetSubscriptionId")
+    if subscription is not None:
+        try:
+            check_subscription_id(subscription)
+        except InvalidResourceId as error:
+            raise ValidationError("targetSubscriptionId", str(error)) from None
+    return StartRequest(source.id, regions, group, subscription, dry_run)

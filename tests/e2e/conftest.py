@@ -7,6 +7,7 @@ sleeps in real time for simulated time.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -114,8 +115,24 @@ def emu(scenario: dict[str, Any]) -> Iterator[Any]:
         handle.stop()
 
 
+def make_policy(regions: tuple[str, ...] = ("westus2", "northeurope"), **sources: Any) -> dict[str, Any]:
+    return {
+        "sources": sources or {"subscriptions": [SUB]},
+        "targets": [
+            {
+                "region": r,
+                "subscriptionId": "{sourceSubscriptionId}",
+                "resourceGroup": "rg-dr",
+                "copyTags": ["replicate"],
+            }
+            for r in regions
+        ],
+    }
+
+
 def host_settings(emu: Any, **overrides: str) -> dict[str, str]:
     return {
+        "REPLICATION_POLICY": json.dumps(make_policy()),
         "FUNCTIONS_WORKER_RUNTIME": "python",
         "ARM_ENDPOINT": emu.url,
         "ARM_CA_BUNDLE": str(emu.ca_pem_path),

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
-import pytest
-
 from replication.ids import collection_instance_id, normalize
 
-from .conftest import SUB, admin, collection_id, make_scenario, sdk_client
+from .conftest import SUB, Api, admin, app_host, collection_id, make_policy, make_scenario, sdk_client
 
 
 def _targets(emu: Any) -> dict[str, list[Any]]:
@@ -85,19 +84,68 @@ def test_new_restore_point_after_a_run_is_copied_by_the_next_run(emu, host, api)
     assert names == ["rp0", "rp1", "rp2", "rp9"]
 
 
-@pytest.mark.parametrize(
-    ("regions", "reason_fragment"),
-    [(["eastus"], "within a region")],
-)
-def test_same_region_lane_is_blocked_with_a_reason(emu, host, api, regions, reason_fragment):
+def test_same_region_request_is_refused_up_front(emu, host, api):
     response = api.start(
-        sourceCollectionId=collection_id("vm0-rpc"), targetRegions=regions, targetResourceGroup="rg-dr"
+        sourceCollectionId=collection_id("vm0-rpc"), targetRegions=["eastus"], targetResourceGroup="rg-dr"
     )
-    host.run_until_idle(timeout=60)
-    doc = api.get(response.json()["id"]).json()
-    assert doc["lanes"][0]["state"] == "blocked"
-    assert reason_fragment in doc["lanes"][0]["reason"]
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "targetRegions[0]"
     assert _targets(emu) == {}
+
+
+def test_same_region_target_in_policy_gives_a_blocked_lane_with_a_reason(emu, tmp_path):
+    settings = {"REPLICATION_POLICY": json.dumps(make_policy(("eastus", "westus2")))}
+    with app_host(emu, tmp_path / "h.db", settings) as host:
+        api = Api(host)
+        response = api.start(sourceCollectionId=collection_id("vm0-rpc"))
+        assert response.status_code == 202
+        host.run_until_idle(timeout=60)
+        lanes = {lane["region"]: lane for lane in api.get(response.json()["id"]).json()["lanes"]}
+    assert lanes["eastus"]["state"] == "blocked" and "within a region" in lanes["eastus"]["reason"]
+    assert lanes["westus2"]["state"] == "done"
+
+
+def test_sources_outside_the_policy_get_403(emu, host, api, tmp_path):
+    other_sub = "22222222-2222-2222-2222-222222222222"
+    outside = collection_id("vm0-rpc").replace(SUB, other_sub)
+    response = api.start(sourceCollectionId=outside)
+    assert response.status_code == 403 and response.json()["error"]["field"] == "sourceCollectionId"
+    wrong_group = api.start(sourceCollectionId=collection_id("vm0-rpc"), targetResourceGroup="rg-elsewhere")
+    assert wrong_group.status_code == 403 and wrong_group.json()["error"]["field"] == "targetResourceGroup"
+    not_a_target = api.start(sourceCollectionId=collection_id("vm0-rpc"), targetRegions=["eastasia"])
+    assert not_a_target.status_code == 403
+    missing = api.start(sourceCollectionId=collection_id("vm-nope-rpc"))
+    assert missing.status_code == 404
+
+
+def test_without_a_policy_nothing_may_be_replicated(emu, tmp_path):
+    with app_host(emu, tmp_path / "h.db", {"REPLICATION_POLICY": ""}) as host:
+        response = Api(host).start(sourceCollectionId=collection_id("vm0-rpc"))
+    assert response.status_code == 403
+
+
+def test_dry_run_plans_without_writing(emu, host, api):
+    response = api.start(sourceCollectionId=collection_id("vm0-rpc"), dryRun=True)
+    assert response.status_code == 200, response.text
+    plan = response.json()
+    assert [lane["region"] for lane in plan["lanes"]] == ["westus2", "northeurope"]
+    for lane in plan["lanes"]:
+        assert [c["state"] for c in lane["copies"]] == ["pending"] * 3
+        assert lane["next"]["action"] == "copy" and lane["next"]["sourceRestorePointId"].endswith("/rp0")
+    whole = api.start(all=True, dryRun=True).json()
+    assert len(whole["collections"]) == 2 and not whole["truncated"]
+    calls = admin(emu, "GET", "/_emulator/calls")
+    assert not [k for k in calls if not k.split("_")[1].startswith(("Get", "List"))], calls
+    assert host.instances() == []
+
+
+def test_list_replications(emu, host, api):
+    api.start(sourceCollectionId=collection_id("vm0-rpc"))
+    api.start(sourceCollectionId=collection_id("vm1-rpc"))
+    host.run_until_idle(timeout=120)
+    rows = api.session.get(f"{api.base}/api/replications", timeout=30).json()["replications"]
+    assert [r["runtimeStatus"] for r in rows] == ["Completed", "Completed"]
+    assert {r["sourceCollectionId"].rsplit("/", 1)[-1] for r in rows} == {"vm0-rpc", "vm1-rpc"}
 
 
 def test_bad_requests_get_4xx_naming_the_field(api):

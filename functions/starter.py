@@ -1,0 +1,67 @@
+"""Start, join or nudge the one orchestration of a source collection.
+
+Shared by the HTTP API, the Event Grid trigger and the sweep: whichever fires, and however often,
+one instance per collection runs (its id is derived from the collection id). If it is already
+running, it gets a ``restorePointWritten`` event, so it re-plans before finishing instead of
+missing a restore point that arrived while it ran.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import azure.durable_functions as df
+
+from replication.ids import collection_instance_id
+from replication.model import CollectionInfo, Target
+from replication.policy import Policy
+from replication.settings import CopySettings
+
+log = logging.getLogger(__name__)
+
+ACTIVE = ("Running", "Pending", "ContinuedAsNew")
+NUDGE_EVENT = "restorePointWritten"
+
+
+def orchestration_input(
+    source_id: str, targets: list[Target], copy: CopySettings, policy: Policy | None
+) -> dict[str, Any]:
+    settings = copy.to_json()
+    if policy is not None and policy.max_attempts is not None:
+        settings["maxAttempts"] = policy.max_attempts
+    return {"sourceCollectionId": source_id, "targets": targets, "copy": settings}
+
+
+def runtime_status(status: Any) -> str | None:
+    if not status or not getattr(status, "instance_id", None):
+        return None
+    runtime = status.runtime_status
+    return str(getattr(runtime, "value", runtime))
+
+
+async def ensure_replication(client: df.DurableOrchestrationClient, payload: dict[str, Any]) -> str:
+    """``started``, ``nudged`` (it was running) or ``joined`` (a concurrent caller started it first)."""
+    instance_id = collection_instance_id(payload["sourceCollectionId"])
+    if runtime_status(await client.get_status(instance_id)) in ACTIVE:
+        await _nudge(client, instance_id)
+        return "nudged"
+    try:
+        await client.start_new("replicate_collection", instance_id, payload)
+        return "started"
+    except Exception:
+        if runtime_status(await client.get_status(instance_id)) in ACTIVE:
+            await _nudge(client, instance_id)
+            return "joined"
+        raise
+
+
+async def _nudge(client: df.DurableOrchestrationClient, instance_id: str) -> None:
+    try:
+        await client.raise_event(instance_id, NUDGE_EVENT, {"reason": "restore point written"})
+    except Exception as error:  # finished between the check and the event: the next trigger starts it
+        log.info("could not nudge %s: %s", instance_id, error)
+
+
+def payload_for(collection: CollectionInfo, policy: Policy, copy: CopySettings) -> dict[str, Any]:
+    return orchestration_input(collection["id"], policy.targets_for(collection), copy, policy)

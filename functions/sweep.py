@@ -1,0 +1,121 @@
+"""The catch-up sweep: a timer (``%SWEEP_SCHEDULE%``, default every 6 hours) and ``POST /api/sweep``.
+
+Event Grid delivers at least once but a subscription can lose events (dead-lettering, an outage,
+a deployment gap), so the sweep lists every collection in the policy's scope and makes sure its
+orchestration runs. It fans out: the ``sweep`` orchestrator walks the scope one page at a time,
+and each ``sweep_page`` activity handles at most ``CHUNK`` collections, so no invocation runs long
+however many collections there are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from replication import arm
+from replication.policy import Policy, load_policy
+from replication.settings import SettingsError, load_copy_settings
+
+from .starter import ACTIVE, ensure_replication, payload_for, runtime_status
+
+bp = df.Blueprint()
+log = logging.getLogger(__name__)
+
+SWEEP_INSTANCE = "sweep"
+CHUNK = 100
+
+
+def sweep_units(policy: Policy) -> list[dict[str, Any]]:
+    """What to list: whole subscriptions, resource groups not inside them, explicit collections."""
+    units: list[dict[str, Any]] = [{"subscriptionId": s} for s in sorted(policy.subscriptions)]
+    units += [
+        {"subscriptionId": s, "resourceGroup": g}
+        for s, g in sorted(policy.resource_groups)
+        if s not in policy.subscriptions
+    ]
+    explicit = sorted(c for c in policy.collections if not policy.covers_location_without(c))
+    for i in range(0, len(explicit), CHUNK):
+        units.append({"collectionIds": explicit[i : i + CHUNK]})
+    return units
+
+
+async def start_sweep(client: df.DurableOrchestrationClient) -> tuple[str, bool]:
+    """Start the sweep unless one is running; (instance id, started?)."""
+    policy = load_policy()
+    if policy is None:
+        raise SettingsError("REPLICATION_POLICY: no replication policy is configured")
+    if runtime_status(await client.get_status(SWEEP_INSTANCE)) in ACTIVE:
+        return SWEEP_INSTANCE, False
+    await client.start_new("sweep", SWEEP_INSTANCE, {"units": sweep_units(policy), "unit": 0, "stats": {}})
+    return SWEEP_INSTANCE, True
+
+
+@bp.timer_trigger(arg_name="timer", schedule="%SWEEP_SCHEDULE%", run_on_startup=False)
+@bp.durable_client_input(client_name="client")
+async def timer_sweep(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
+    try:
+        _, started = await start_sweep(client)
+    except SettingsError as error:
+        log.error("sweep not started: %s", error)
+        return
+    log.info("sweep %s", "started" if started else "already running")
+
+
+@bp.route(route="sweep", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+async def http_sweep(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Run the sweep now (or join the one running): 202 with the check-status payload."""
+    try:
+        instance, _ = await start_sweep(client)
+    except SettingsError as error:
+        return func.HttpResponse(
+            json.dumps({"error": {"code": "Misconfigured", "message": str(error)}}),
+            status_code=503,
+            mimetype="application/json",
+        )
+    return client.create_check_status_response(req, instance)
+
+
+@bp.activity_trigger(input_name="payload")
+@bp.durable_client_input(client_name="client")
+async def sweep_page(payload: dict[str, Any], client: df.DurableOrchestrationClient) -> dict[str, Any]:
+    """List one page of a scope unit (at most CHUNK collections from ``offset``) and ensure each in-scope
+    collection's orchestration runs. Safe to run twice: ensuring is idempotent."""
+    unit, token, offset = payload["unit"], payload.get("token"), int(payload.get("offset") or 0)
+    policy = load_policy()
+    copy = load_copy_settings()
+    if policy is None:
+        return {"ok": False, "error": {"kind": "invalid", "status": None, "code": None, "message": "no policy"}}
+    try:
+        if "collectionIds" in unit:
+            found = await asyncio.gather(*(asyncio.to_thread(arm.read_collection, c) for c in unit["collectionIds"]))
+            items, next_token = [c for c in found if c is not None], None
+        else:
+            items, next_token = await asyncio.to_thread(
+                arm.list_collections_page, unit["subscriptionId"], unit.get("resourceGroup"), token
+            )
+    except arm.ArmFailure as failure:
+        return {"ok": False, "error": failure.to_json()}
+    chunk = items[offset : offset + CHUNK]
+    counts = {"listed": len(chunk), "outOfScope": 0, "started": 0, "nudged": 0, "joined": 0}
+    for collection in chunk:
+        if policy.scope_reason(collection) is not None:
+            counts["outOfScope"] += 1
+            continue
+        outcome = await ensure_replication(client, payload_for(collection, policy, copy))
+        counts[outcome] += 1
+    more_here = offset + CHUNK < len(items)
+    return {
+        "ok": True,
+        "value": {
+            "counts": counts,
+            "token": token if more_here else next_token,
+            "offset": offset + CHUNK if more_here else 0,
+            "done": not more_here and next_token is None,
+        },
+    }

@@ -1,0 +1,41 @@
+"""What a replication would do, without writing anything: the plan per lane, with reasons."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .ids import CollectionRef, target_collection_name
+from .model import CollectionInfo, Target
+from .planning import lane_blocked_reason, plan_lane
+from .status import counts, lane_copies
+
+
+def dry_run(
+    source: CollectionInfo, targets: list[Target], read: Callable[[str], CollectionInfo | None]
+) -> dict[str, Any]:
+    """``read`` fetches a collection by id (the ARM reader in the app, a dict in tests)."""
+    lanes = []
+    for target in targets:
+        ref = CollectionRef(
+            target["subscriptionId"], target["resourceGroup"], target_collection_name(source["name"], target["region"])
+        )
+        blocked = lane_blocked_reason(source, None, target["region"])
+        existing = None if blocked else read(ref.id)
+        plan = plan_lane(source, existing, target["region"])
+        rows = lane_copies(plan)
+        lane: dict[str, Any] = {
+            "region": target["region"],
+            "targetCollectionId": ref.id,
+            "targetCollectionExists": existing is not None,
+            "counts": counts(rows),
+            "copies": rows,
+        }
+        if plan.blocked:
+            lane["blocked"] = plan.blocked
+        if plan.next is not None:
+            lane["next"] = {"action": plan.next.kind.value, "sourceRestorePointId": plan.next.source["id"]}
+        if plan.orphans:
+            lane["copiesWhoseSourceIsGone"] = list(plan.orphans)
+        lanes.append(lane)
+    return {"dryRun": True, "sourceCollectionId": source["id"], "lanes": lanes}

@@ -1,0 +1,262 @@
+"""The replication policy: which collections are sources, where their copies go.
+
+A platform team writes it, a reviewer reads it, and the app refuses anything outside it (the app's
+identity must not be usable to copy arbitrary collections). JSON, given inline in
+``REPLICATION_POLICY`` or by path in ``REPLICATION_POLICY_PATH``; see ``policy.sample.json``::
+
+    {
+      "sources": {
+        "subscriptions": ["<guid>"],                      # every collection in these subscriptions
+        "resourceGroups": ["/subscriptions/<guid>/resourceGroups/<rg>"],
+        "collections": ["<restore point collection id>"],
+        "tags": {"replicate": "true"}                     # and, if given, carrying all these tags
+      },
+      "targets": [
+        {"region": "westus2", "subscriptionId": "{sourceSubscriptionId}",
+         "resourceGroup": "{sourceResourceGroup}-dr", "copyTags": ["app"], "addTags": {"purpose": "dr"}}
+      ],
+      "maxAttempts": 3
+    }
+
+Templates may use ``{sourceSubscriptionId}``, ``{sourceResourceGroup}``, ``{sourceCollectionName}``
+and ``{region}``. Validation errors name the field: ``targets[1].region: 'westus9' is not an Azure region``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .ids import (
+    InvalidResourceId,
+    check_resource_group,
+    check_subscription_id,
+    is_collection_id,
+    normalize,
+    parse_collection_id,
+)
+from .model import CollectionInfo, Target
+from .regions import is_region, normalize_region
+from .requests import ValidationError
+from .settings import SettingsError, _setting
+
+TEMPLATE_KEYS = ("sourceSubscriptionId", "sourceResourceGroup", "sourceCollectionName", "region")
+_TEMPLATE = re.compile(r"\{([^{}]*)\}")
+_RG_ID = re.compile(r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)$", re.IGNORECASE)
+MAX_TARGETS = 10
+MAX_TAGS = 50
+
+
+@dataclass(frozen=True)
+class TargetRule:
+    region: str
+    subscription_id: str  # template
+    resource_group: str  # template
+    copy_tags: tuple[str, ...] = ()
+    add_tags: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Policy:
+    subscriptions: frozenset[str]
+    resource_groups: frozenset[tuple[str, str]]  # (subscription, group), lower case
+    collections: frozenset[str]  # normalised ids
+    tags: tuple[tuple[str, str], ...]
+    targets: tuple[TargetRule, ...]
+    max_attempts: int | None
+    raw: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        """The policy as given (orchestrators rebuild it with :func:`parse_policy`)."""
+        return self.raw
+
+    def covers_location(self, collection_id: str) -> bool:
+        """In scope by where it lives (before tags are known): cheap, no I/O."""
+        try:
+            ref = parse_collection_id(collection_id)
+        except InvalidResourceId:
+            return False
+        sub, group = ref.subscription_id.lower(), ref.resource_group.lower()
+        return (
+            normalize(ref.id) in self.collections or sub in self.subscriptions or (sub, group) in self.resource_groups
+        )
+
+    def covers_location_without(self, collection_id: str) -> bool:
+        """In scope through a subscription or resource group, i.e. without being listed by id."""
+        ref = parse_collection_id(collection_id)
+        sub, group = ref.subscription_id.lower(), ref.resource_group.lower()
+        return sub in self.subscriptions or (sub, group) in self.resource_groups
+
+    def scope_reason(self, collection: CollectionInfo) -> str | None:
+        """None if the collection is a source under this policy, else why not."""
+        if not self.covers_location(collection["id"]):
+            return "the collection is outside the policy's source scope"
+        if is_collection_id(collection.get("sourceId")):
+            return "the collection is itself a copy (its source is a restore point collection)"
+        tags = {k.lower(): v for k, v in (collection.get("tags") or {}).items()}
+        for key, value in self.tags:
+            if tags.get(key.lower()) != value:
+                return f"the collection does not carry the tag {key}={value}"
+        return None
+
+    def targets_for(self, collection: CollectionInfo) -> list[Target]:
+        """Each target with its templates resolved for this source, and the tags its collection gets."""
+        ref = parse_collection_id(collection["id"])
+        tags = collection.get("tags") or {}
+        out: list[Target] = []
+        for rule in self.targets:
+            values = {
+                "sourceSubscriptionId": ref.subscription_id,
+                "sourceResourceGroup": ref.resource_group,
+                "sourceCollectionName": ref.name,
+                "region": rule.region,
+            }
+            target: Target = {
+                "region": rule.region,
+                "subscriptionId": rule.subscription_id.format(**values),
+                "resourceGroup": rule.resource_group.format(**values),
+            }
+            target_tags = {k: v for k, v in tags.items() if k in rule.copy_tags}
+            target_tags.update(dict(rule.add_tags))
+            if target_tags:
+                target["tags"] = target_tags
+            out.append(target)
+        return out
+
+
+def _check_template(field: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(field, "required: a string")
+    for key in _TEMPLATE.findall(value):
+        if key not in TEMPLATE_KEYS:
+            raise ValidationError(field, f"unknown template variable {{{key}}}; use one of {list(TEMPLATE_KEYS)}")
+    return value
+
+
+def _string_list(data: dict[str, Any], key: str, field: str) -> list[str]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        raise ValidationError(field, "expected a list of strings")
+    return value
+
+
+def _tags(value: Any, field: str) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, dict) or len(value) > MAX_TAGS:
+        raise ValidationError(field, f"expected an object of at most {MAX_TAGS} string tags")
+    for k, v in value.items():
+        if not isinstance(v, str) or not k or len(k) > 512 or len(v) > 256:
+            raise ValidationError(f"{field}.{k}", "tag names are 1-512 characters, values strings of up to 256")
+    return tuple(sorted(value.items()))
+
+
+def parse_policy(data: Any) -> Policy:
+    """Validate a policy document; every error names the field and the problem."""
+    if not isinstance(data, dict):
+        raise ValidationError("policy", "expected a JSON object")
+    unknown = sorted(set(data) - {"sources", "targets", "maxAttempts", "description"})
+    if unknown:
+        raise ValidationError(unknown[0] or '""', "unknown field")
+    sources = data.get("sources")
+    if not isinstance(sources, dict):
+        raise ValidationError("sources", "required: an object with subscriptions, resourceGroups, collections, tags")
+    unknown = sorted(set(sources) - {"subscriptions", "resourceGroups", "collections", "tags"})
+    if unknown:
+        raise ValidationError(f"sources.{unknown[0]}", "unknown field")
+    subscriptions = set()
+    for i, sub in enumerate(_string_list(sources, "subscriptions", "sources.subscriptions")):
+        try:
+            subscriptions.add(check_subscription_id(sub).lower())
+        except InvalidResourceId as error:
+            raise ValidationError(f"sources.subscriptions[{i}]", str(error)) from None
+    groups = set()
+    for i, rg in enumerate(_string_list(sources, "resourceGroups", "sources.resourceGroups")):
+        match = _RG_ID.match(rg.strip())
+        if not match:
+            raise ValidationError(
+                f"sources.resourceGroups[{i}]", f"'{rg}' is not /subscriptions/<id>/resourceGroups/<name>"
+            )
+        try:
+            check_subscription_id(match.group(1))
+            check_resource_group(match.group(2))
+        except InvalidResourceId as error:
+            raise ValidationError(f"sources.resourceGroups[{i}]", str(error)) from None
+        groups.add((match.group(1).lower(), match.group(2).lower()))
+    collections = set()
+    for i, cid in enumerate(_string_list(sources, "collections", "sources.collections")):
+        try:
+            collections.add(normalize(parse_collection_id(cid).id))
+        except InvalidResourceId as error:
+            raise ValidationError(f"sources.collections[{i}]", str(error)) from None
+    if not (subscriptions or groups or collections):
+        raise ValidationError("sources", "name at least one subscription, resource group or collection")
+    tags = _tags(sources.get("tags", {}), "sources.tags")
+
+    targets_data = data.get("targets")
+    if not isinstance(targets_data, list) or not targets_data:
+        raise ValidationError("targets", "required: a non-empty list")
+    if len(targets_data) > MAX_TARGETS:
+        raise ValidationError("targets", f"at most {MAX_TARGETS} targets")
+    rules: list[TargetRule] = []
+    seen: set[str] = set()
+    for i, t in enumerate(targets_data):
+        field = f"targets[{i}]"
+        if not isinstance(t, dict):
+            raise ValidationError(field, "expected an object")
+        extra = sorted(set(t) - {"region", "subscriptionId", "resourceGroup", "copyTags", "addTags"})
+        if extra:
+            raise ValidationError(f"{field}.{extra[0]}", "unknown field")
+        region = t.get("region")
+        if not isinstance(region, str) or not is_region(region):
+            raise ValidationError(f"{field}.region", f"{region!r} is not an Azure region")
+        region = normalize_region(region)
+        if region in seen:
+            raise ValidationError(f"{field}.region", f"'{region}' is listed twice")
+        seen.add(region)
+        subscription = _check_template(f"{field}.subscriptionId", t.get("subscriptionId", "{sourceSubscriptionId}"))
+        if "{" not in subscription:
+            try:
+                check_subscription_id(subscription)
+            except InvalidResourceId as error:
+                raise ValidationError(f"{field}.subscriptionId", str(error)) from None
+        group = _check_template(f"{field}.resourceGroup", t.get("resourceGroup"))
+        if "{" not in group:
+            try:
+                check_resource_group(group)
+            except InvalidResourceId as error:
+                raise ValidationError(f"{field}.resourceGroup", str(error)) from None
+        copy_tags = _string_list(t, "copyTags", f"{field}.copyTags")
+        rules.append(
+            TargetRule(region, subscription, group, tuple(copy_tags), _tags(t.get("addTags", {}), f"{field}.addTags"))
+        )
+
+    attempts = data.get("maxAttempts")
+    if attempts is not None and (
+        not isinstance(attempts, int) or isinstance(attempts, bool) or not 1 <= attempts <= 20
+    ):
+        raise ValidationError("maxAttempts", "a whole number from 1 to 20")
+    return Policy(
+        frozenset(subscriptions), frozenset(groups), frozenset(collections), tags, tuple(rules), attempts, data
+    )
+
+
+def load_policy() -> Policy | None:
+    """The policy from the app settings; None if none is configured. Invalid: SettingsError naming the field."""
+    inline = _setting("REPLICATION_POLICY")
+    path = _setting("REPLICATION_POLICY_PATH")
+    if inline is None and path is None:
+        return None
+    source = "REPLICATION_POLICY"
+    try:
+        if inline is not None:
+            text = inline
+        else:
+            source = "REPLICATION_POLICY_PATH"
+            text = Path(str(path)).read_text(encoding="utf-8")
+        return parse_policy(json.loads(text))
+    except ValidationError as error:
+        raise SettingsError(f"{source}: {error}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise SettingsError(f"{source}: cannot read the policy ({type(error).__name__}: {error})") from None
