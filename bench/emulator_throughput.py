@@ -99,8 +99,8 @@ async def run_client(base: str, ca: str, token: str, seconds: float, concurrency
             while time.monotonic() < deadline:
                 url = f"{rpcs}/t-{i % COLLECTIONS}/restorePoints/c-0?api-version={API}&$expand=instanceView"
                 async with session.get(url) as r:
-                    await r.read()
-                    assert r.status == 200
+                    body = await r.read()
+                    assert r.status == 200 and b'"instanceView"' in body
                 count += 1
                 i += concurrency
 

@@ -38,15 +38,23 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _requests_for(scenario: dict[str, Any], regions: list[str], group: str) -> list[dict[str, Any]]:
-    out = []
-    for c in scenario["collections"]:
-        cid = (
-            f"/subscriptions/{c['subscriptionId']}/resourceGroups/{c['resourceGroup']}"
-            f"/providers/Microsoft.Compute/restorePointCollections/{c['name']}"
-        )
-        out.append({"sourceCollectionId": cid, "targetRegions": regions, "targetResourceGroup": group})
-    return out
+def _collection_ids(scenario: dict[str, Any]) -> list[str]:
+    return [
+        f"/subscriptions/{c['subscriptionId']}/resourceGroups/{c['resourceGroup']}"
+        f"/providers/Microsoft.Compute/restorePointCollections/{c['name']}"
+        for c in scenario["collections"]
+    ]
+
+
+def _policy_for(scenario: dict[str, Any], regions: list[str], group: str) -> dict[str, Any]:
+    """The replication policy the app runs with: the scenario's collections to the demo regions."""
+    return {
+        "sources": {"collections": _collection_ids(scenario)},
+        "targets": [
+            {"region": r, "subscriptionId": "{sourceSubscriptionId}", "resourceGroup": group, "copyTags": ["app"]}
+            for r in regions
+        ],
+    }
 
 
 def _lane_line(doc: dict[str, Any], lane: dict[str, Any]) -> tuple[str, float, float]:
@@ -78,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             args.workdir.resolve(),
             clock_start=scenario["clock"]["start"],
             scale=args.scale,
+            policy=_policy_for(scenario, regions, group),
         )
     except StackError as error:
         console.print(f"[red]could not start the local stack: {error}")
@@ -87,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         session = requests.Session()
         session.params = {"code": FUNCTION_KEY}  # type: ignore[assignment]
         ids = []
-        for body in _requests_for(scenario, regions, group):
+        for collection_id in _collection_ids(scenario):
+            body = {"sourceCollectionId": collection_id}
             response = session.post(f"{stack.host_url}/api/replications", json=body, timeout=30)
             if response.status_code != 202:
                 console.print(f"[red]start refused: {response.status_code} {response.text}")

@@ -69,7 +69,7 @@ def _wait_ready(proc: subprocess.Popen[bytes], log: Path, pattern: re.Pattern[st
     raise StackError(f"{log.name}: not ready after {timeout:.0f} s")
 
 
-def start_stack(scenario: Path, workdir: Path, *, clock_start: str, scale: float) -> Stack:
+def start_stack(scenario: Path, workdir: Path, *, clock_start: str, scale: float, policy: dict[str, object]) -> Stack:
     """Emulator first (the host's settings need its URLs), then the host with the app."""
     workdir.mkdir(parents=True, exist_ok=True)
     anchor = f"{time.time():.6f}"
@@ -123,6 +123,8 @@ def start_stack(scenario: Path, workdir: Path, *, clock_start: str, scale: float
                 "IDENTITY_HEADER": IDENTITY_HEADER,
                 "MAX_COPY_ATTEMPTS": "3",
                 "ON_COPY_FAILURE": "continue",
+                "SWEEP_SCHEDULE": "0 0 */6 * * *",
+                "REPLICATION_POLICY": json.dumps(policy),
             }
         }
         (workdir / "local.settings.json").write_text(json.dumps(settings, indent=2))

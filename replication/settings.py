@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 
 DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
+# The timer binding reads %SWEEP_SCHEDULE% from the app settings itself (the host refuses to start
+# the function when it is unset), so this default lives in the deployment and the example settings.
 DEFAULT_SWEEP_SCHEDULE = "0 0 */6 * * *"
 
 
@@ -86,8 +88,3 @@ def load_copy_settings() -> CopySettings:
         on_failure=on_failure,
         poll_max_interval_seconds=60 * _int_setting("POLL_MAX_INTERVAL_MINUTES", 60, 10, 24 * 60),
     )
-
-
-def sweep_schedule() -> str:
-    """NCRONTAB of the catch-up sweep; the timer binding reads it as %SWEEP_SCHEDULE%."""
-    return _setting("SWEEP_SCHEDULE", DEFAULT_SWEEP_SCHEDULE) or DEFAULT_SWEEP_SCHEDULE

@@ -141,6 +141,7 @@ def host_settings(emu: Any, **overrides: str) -> dict[str, str]:
         "IDENTITY_HEADER": emu.identity_header,
         "MAX_COPY_ATTEMPTS": "3",
         "ON_COPY_FAILURE": "continue",
+        "SWEEP_SCHEDULE": "0 0 */6 * * *",
         **overrides,
     }
 

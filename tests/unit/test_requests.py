@@ -17,8 +17,17 @@ GOOD = {
 
 def test_good_request():
     req = parse_start_request(GOOD)
-    assert [t["region"] for t in req.targets] == ["westus2", "northeurope"]
-    assert all(t["subscriptionId"] == SUB and t["resourceGroup"] == "rg-dr" for t in req.targets)
+    assert req.regions == ("westus2", "northeurope")
+    assert (req.resource_group, req.subscription_id, req.dry_run) == ("rg-dr", None, False)
+    assert parse_start_request({"sourceCollectionId": RPC}).regions is None
+    every = parse_start_request({"all": True, "dryRun": True})
+    assert every.source_collection_id is None and every.dry_run
+
+
+def test_all_excludes_a_collection():
+    with pytest.raises(ValidationError) as error:
+        parse_start_request({"all": True, "sourceCollectionId": RPC})
+    assert error.value.field == "all"
 
 
 @pytest.mark.parametrize(
@@ -30,6 +39,7 @@ def test_good_request():
         ({"targetRegions": ["westus9"]}, "targetRegions[0]"),
         ({"targetRegions": ["westus2", "WestUS2"]}, "targetRegions[1]"),
         ({"targetResourceGroup": ""}, "targetResourceGroup"),
+        ({"dryRun": "yes"}, "dryRun"),
         ({"targetResourceGroup": "bad/group"}, "targetResourceGroup"),
         ({"targetSubscriptionId": "nope"}, "targetSubscriptionId"),
         ({"extra": 1}, "extra"),

@@ -1,0 +1,54 @@
+"""ARM error responses: one exception type carrying status, code, message and extra headers.
+
+Handlers raise ``ArmError``; the HTTP layer renders it as ARM's ``{"error": {...}}`` body so every
+refusal in the emulator has the same shape as Azure's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ArmError(Exception):
+    """A refusal that becomes an ARM error response."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        target: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.target = target
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.target:
+            error["target"] = self.target
+        error["details"] = []
+        return {"error": error}
+
+
+def not_found(kind: str, name: str, resource_group: str) -> ArmError:
+    return ArmError(
+        404,
+        "ResourceNotFound",
+        f"The Resource '{kind}/{name}' under resource group '{resource_group}' was not found. "
+        "For more details please go to https://aka.ms/ARMResourceNotFoundFix",
+    )
+
+
+def parent_not_found(kind: str, name: str, resource_group: str) -> ArmError:
+    return ArmError(
+        404,
+        "ParentResourceNotFound",
+        f"Can not perform requested operation on nested resource. Parent resource '{name}' ({kind}) "
+        f"under resource group '{resource_group}' was not found.",
+    )

@@ -1,0 +1,72 @@
+"""ARM request throttling: per-subscription token buckets refilled on the emulator clock.
+
+Azure Resource Manager (since 2024) throttles per subscription and region with token buckets:
+reads 250 refilling 25/s, writes 200 refilling 10/s, deletes 200 refilling 10/s. Refill is computed
+from ``clock.now()``, so under a virtual clock the bucket only refills when the clock is advanced and
+a 429's ``Retry-After`` is in simulated seconds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+DEFAULT_LIMITS: dict[str, tuple[float, float]] = {
+    "reads": (250.0, 25.0),
+    "writes": (200.0, 10.0),
+    "deletes": (200.0, 10.0),
+}
+
+
+@dataclass
+class Bucket:
+    capacity: float
+    refill_per_second: float
+    tokens: float
+    updated: datetime
+
+    def refill(self, now: datetime) -> None:
+        elapsed = (now - self.updated).total_seconds()
+        if elapsed > 0:
+            self.tokens = min(self.capacity, self.tokens + elapsed * self.refill_per_second)
+            self.updated = now
+
+    def take(self, now: datetime) -> tuple[bool, int, int]:
+        """Take one token: (allowed, remaining, retry_after_seconds)."""
+        self.refill(now)
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True, int(self.tokens), 0
+        missing = 1.0 - self.tokens
+        return False, 0, max(1, math.ceil(missing / self.refill_per_second))
+
+
+class Throttler:
+    """One bucket per (subscription, kind); ``drain`` empties them for throttle-storm faults."""
+
+    def __init__(self, limits: dict[str, tuple[float, float]] | None = None, enabled: bool = True) -> None:
+        self.limits = dict(DEFAULT_LIMITS)
+        if limits:
+            self.limits.update(limits)
+        self.enabled = enabled
+        self._buckets: dict[tuple[str, str], Bucket] = {}
+
+    def take(self, subscription: str, kind: str, now: datetime) -> tuple[bool, int, int]:
+        if not self.enabled:
+            return True, int(self.limits[kind][0]) - 1, 0
+        bucket_key = (subscription.lower(), kind)
+        bucket = self._buckets.get(bucket_key)
+        if bucket is None:
+            capacity, rate = self.limits[kind]
+            bucket = Bucket(capacity, rate, capacity, now)
+            self._buckets[bucket_key] = bucket
+        return bucket.take(now)
+
+    def drain(self, now: datetime) -> None:
+        for bucket in self._buckets.values():
+            bucket.refill(now)
+            bucket.tokens = 0.0
+
+    def reset(self) -> None:
+        self._buckets.clear()

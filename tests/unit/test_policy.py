@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from replication.policy import load_policy, parse_policy
+from replication.requests import ValidationError
+from replication.settings import SettingsError
+
+SUB = "11111111-1111-1111-1111-111111111111"
+OTHER = "22222222-2222-2222-2222-222222222222"
+
+
+def cid(name: str, sub: str = SUB, rg: str = "rg-app") -> str:
+    return f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/restorePointCollections/{name}"
+
+
+GOOD = {
+    "sources": {"resourceGroups": [f"/subscriptions/{SUB}/resourceGroups/rg-app"], "tags": {"replicate": "true"}},
+    "targets": [
+        {
+            "region": "westus2",
+            "resourceGroup": "{sourceResourceGroup}-dr",
+            "copyTags": ["app"],
+            "addTags": {"dr": "yes"},
+        },
+        {"region": "North Europe", "subscriptionId": OTHER, "resourceGroup": "dr-{region}"},
+    ],
+    "maxAttempts": 4,
+}
+
+
+def collection(
+    name="vm1-rpc",
+    tags=None,
+    source_id="/subscriptions/x/resourceGroups/y/providers/Microsoft.Compute/virtualMachines/vm1",
+    **kw,
+):
+    return {
+        "id": cid(name, **kw),
+        "name": name,
+        "location": "eastus",
+        "sourceId": source_id,
+        "tags": {"replicate": "true", "app": "web"} if tags is None else tags,
+        "restorePoints": [],
+    }
+
+
+def test_sample_policy_in_the_repo_is_valid():
+    with open("policy.sample.json", encoding="utf-8") as f:
+        parse_policy(json.load(f))
+
+
+def test_scope_and_templates():
+    policy = parse_policy(GOOD)
+    assert policy.scope_reason(collection()) is None
+    assert "tag" in policy.scope_reason(collection(tags={}))
+    assert "outside" in policy.scope_reason(collection(rg="rg-other"))
+    assert "copy" in policy.scope_reason(collection(source_id=cid("src")))
+    targets = policy.targets_for(collection())
+    assert targets[0] == {
+        "region": "westus2",
+        "subscriptionId": SUB,
+        "resourceGroup": "rg-app-dr",
+        "tags": {"app": "web", "dr": "yes"},
+    }
+    assert targets[1] == {"region": "northeurope", "subscriptionId": OTHER, "resourceGroup": "dr-northeurope"}
+    assert policy.covers_location(cid("anything").upper().replace("/SUBSCRIPTIONS/", "/subscriptions/"))
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"targets": [{"region": "westus9", "resourceGroup": "rg"}]}, "targets[0].region"),
+        (
+            {"targets": [{"region": "westus2", "resourceGroup": "rg"}, {"region": "westus9", "resourceGroup": "rg"}]},
+            "targets[1].region",
+        ),
+        ({"targets": [{"region": "westus2", "resourceGroup": "{nope}"}]}, "targets[0].resourceGroup"),
+        (
+            {"targets": [{"region": "westus2", "resourceGroup": "rg", "subscriptionId": "x"}]},
+            "targets[0].subscriptionId",
+        ),
+        ({"targets": []}, "targets"),
+        ({"sources": {}}, "sources"),
+        ({"sources": {"subscriptions": ["nope"]}}, "sources.subscriptions[0]"),
+        ({"sources": {"resourceGroups": ["rg-app"]}}, "sources.resourceGroups[0]"),
+        ({"sources": {"collections": [cid("x") + "/restorePoints/y"]}}, "sources.collections[0]"),
+        ({"maxAttempts": 0}, "maxAttempts"),
+        ({"surprise": 1}, "surprise"),
+    ],
+)
+def test_errors_name_the_field(change, field):
+    with pytest.raises(ValidationError) as error:
+        parse_policy({**GOOD, **change})
+    assert error.value.field == field, str(error.value)
+
+
+def test_the_issue_example_message():
+    with pytest.raises(ValidationError, match=r"^targets\[1\]\.region: 'westus9' is not an Azure region$"):
+        parse_policy({**GOOD, "targets": [GOOD["targets"][0], {"region": "westus9", "resourceGroup": "rg"}]})
+
+
+def test_load_policy_from_settings(monkeypatch, tmp_path):
+    monkeypatch.delenv("REPLICATION_POLICY", raising=False)
+    monkeypatch.delenv("REPLICATION_POLICY_PATH", raising=False)
+    assert load_policy() is None
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(GOOD))
+    monkeypatch.setenv("REPLICATION_POLICY_PATH", str(path))
+    assert load_policy() is not None
+    monkeypatch.setenv("REPLICATION_POLICY", json.dumps({**GOOD, "maxAttempts": "x"}))
+    with pytest.raises(SettingsError, match=r"^REPLICATION_POLICY: maxAttempts"):
+        load_policy()
+    monkeypatch.setenv("REPLICATION_POLICY", "{broken")
+    with pytest.raises(SettingsError, match="cannot read"):
+        load_policy()
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=15), c, max_size=3),
+    max_leaves=10,
+)
+
+
+@given(st.one_of(_json, st.fixed_dictionaries({}, optional={"sources": _json, "targets": _json, "maxAttempts": _json})))
+def test_any_document_is_accepted_or_refused_naming_a_field(doc):
+    try:
+        parse_policy(doc)
+    except ValidationError as error:
+        assert error.field
