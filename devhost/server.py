@@ -16,6 +16,7 @@ import azure.functions as func
 from aiohttp import web
 
 from . import engine as eng
+from .episodes import TERMINAL_STATES
 from .invoke import decode_event_grid
 from .routes import build_routes
 from .status import STATUS_CODES, status_json
@@ -180,7 +181,7 @@ class Server:
         return _json([status_json(i, show_input=show_input) for i in page], 200, headers)
 
     def _purge_by(self, request: web.Request) -> web.StreamResponse:
-        found = [i for i in self._filtered(request) if i.runtime_status in eng.TERMINAL_STATES]
+        found = [i for i in self._filtered(request) if i.runtime_status in TERMINAL_STATES]
         deleted = sum(self.host.engine.purge(i.instance_id) for i in found)
         return _json({"instancesDeleted": deleted}) if deleted else web.Response(status=404)
 

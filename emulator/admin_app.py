@@ -109,12 +109,14 @@ class AdminApi:
                 return _error(400, "need advanceTo (ISO time) or advanceSeconds")
         except (ValueError, TypeError) as exc:
             return _error(400, repr(exc))
+        self.state.sweep()
         return await self.get_clock(request)
 
     async def get_calls(self, request: web.Request) -> web.Response:
         return web.json_response(dict(sorted(self.state.calls.items())))
 
     async def get_events(self, request: web.Request) -> web.Response:
+        self.state.sweep()
         sink = self.state.events
         return web.json_response(
             {"value": sink.log, "deliveryErrors": sink.delivery_errors, "config": sink.config.as_dict()}
@@ -148,6 +150,7 @@ class AdminApi:
 
     async def copies(self, request: web.Request) -> web.Response:
         """Every copy with its lane, state and visible progress: for debugging and demos."""
+        self.state.sweep()
         now = self.state.clock.now()
         result = []
         for collection in self.state.collections.values():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import uuid
 from typing import Any
@@ -19,6 +20,8 @@ from emulator import render
 from emulator.errors import ArmError
 from emulator.identity import TokenIssuer
 from emulator.state import EmulatorState
+
+log = logging.getLogger("emulator")
 
 MIN_API_VERSION = "2021-03-01"
 MAX_API_VERSION = "2026-04-01"
@@ -94,6 +97,10 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     return web.Response(status=status, body=json.dumps(body).encode(), content_type="application/json", headers=headers)
 
 
+class ResetResponse(web.Response):
+    """Stands for an aborted connection: its transport is closed, so nothing reaches the client."""
+
+
 class ArmFrontDoor:
     """Turns HTTP requests into state operations, with ARM's cross-cutting behaviour around them."""
 
@@ -135,18 +142,17 @@ class ArmFrontDoor:
             "x-ms-correlation-request-id": request.headers.get("x-ms-correlation-request-id") or str(uuid.uuid4()),
         }
         try:
-            try:
-                injected = await self._inject_faults(request, operation)
-            except ConnectionResetError:
+            injected = await self._inject_faults(request, operation)
+            if isinstance(injected, ResetResponse):
                 self.state.calls[f"{operation}:reset"] = self.state.calls.get(f"{operation}:reset", 0) + 1
-                raise
+                return injected
             if injected is not None:
                 return self._finish(operation, injected)
-            self._authenticate(request)
+            principal = self._authenticate(request)
             self._check_api_version(request, family)
             if family != "Subscriptions":
                 kind = BUCKET[request.method]
-                allowed, remaining, retry = self.state.throttler.take(args[0], kind, self.state.clock.now())
+                allowed, remaining, retry = self.state.throttler.take(args[0], kind, self.state.clock.now(), principal)
                 headers[f"x-ms-ratelimit-remaining-subscription-{kind}"] = str(remaining)
                 if not allowed:
                     raise ArmError(
@@ -156,11 +162,13 @@ class ArmFrontDoor:
                         f"Please try again after '{retry}' seconds.",
                         headers={"Retry-After": str(retry)},
                     )
-            state = self.state
-            state.sweep()
+            self.state.sweep()  # what time alone brought since the last call (scheduled deletes etc.)
             response = await self._dispatch(operation, request, args, headers)
         except ArmError as err:
             response = error_response(err, headers)
+        except Exception:  # an emulator bug must still look like an ARM error, and be visible
+            log.exception("emulator error handling %s %s", request.method, path)
+            response = error_response(ArmError(500, "InternalServerError", "Emulator internal error."), headers)
         return self._finish(operation, response)
 
     def _finish(self, operation: str, response: web.StreamResponse) -> web.StreamResponse:
@@ -176,8 +184,8 @@ class ArmFrontDoor:
             await asyncio.sleep(config.slowResponseSeconds)
         if faults.hit("connectionReset", config.connectionResetRate):
             if request.transport is not None:
-                request.transport.abort()
-            raise ConnectionResetError("fault injected: connection reset")
+                request.transport.abort()  # the client sees the connection reset; nothing is written
+            return ResetResponse(status=499)
         status = faults.server_error()
         if status is not None:
             code = "InternalServerError" if status == 500 else "ServiceUnavailable"
@@ -194,7 +202,8 @@ class ArmFrontDoor:
             )
         return None
 
-    def _authenticate(self, request: web.Request) -> None:
+    def _authenticate(self, request: web.Request) -> str:
+        """Check the bearer token; return the principal (client id) it was issued to."""
         header = request.headers.get("Authorization")
         challenge = (
             f'Bearer authorization_uri="https://login.microsoftonline.com/{self.state.tenant_id}", '
@@ -216,7 +225,8 @@ class ArmFrontDoor:
                 "Authentication failed. The 'Authorization' header is provided in an invalid format.",
                 headers={"WWW-Authenticate": challenge},
             )
-        problem = self.issuer.check(token.strip())
+        token = token.strip()
+        problem = self.issuer.check(token)
         if problem is not None:
             raise ArmError(
                 401,
@@ -224,6 +234,7 @@ class ArmFrontDoor:
                 problem,
                 headers={"WWW-Authenticate": challenge.replace("missing 'Authorization' header", "an invalid token")},
             )
+        return self.issuer.principal(token)
 
     def _check_api_version(self, request: web.Request, family: str) -> None:
         version = request.query.get("api-version")

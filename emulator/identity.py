@@ -37,6 +37,10 @@ class TokenIssuer:
             "client_id": client,
         }
 
+    def principal(self, token: str) -> str:
+        """The client id a (valid) token was issued to: ARM throttles per subscription and principal."""
+        return self.tokens[token][0]
+
     def check(self, token: str) -> str | None:
         """None if the token is valid, else the reason (tokens expire in real time, as azure-identity expects)."""
         entry = self.tokens.get(token)

@@ -8,6 +8,7 @@ PEM clients pass as ``connection_verify``.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import ssl
 import tempfile
@@ -28,6 +29,16 @@ from emulator.state import EmulatorState
 
 DEFAULT_IDENTITY_HEADER = "emulator-identity-header"
 log = logging.getLogger("emulator")
+
+
+def require_loopback(host: str) -> None:
+    """The emulator only ever listens on loopback: it has no authentication worth the name."""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(f"the emulator binds only to loopback addresses, not {host!r}")
 
 
 def make_clock(
@@ -64,6 +75,7 @@ class EmulatorServers:
         return cls(state, issuer, AdminApi(state, issuer, scenario), trustme.CA())
 
     async def start(self, host: str, port: int, identity_port: int) -> None:
+        require_loopback(host)
         front = ArmFrontDoor(self.state, self.issuer)
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.add_routes(self.admin.routes())

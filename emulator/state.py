@@ -318,6 +318,10 @@ class EmulatorState:
 
     def patch_collection(self, sub: str, rg: str, name: str, body: dict[str, Any]) -> Collection:
         collection = self.get_collection(sub, rg, name)
+        if not isinstance(body.get("tags") or {}, dict) or not isinstance(body.get("properties") or {}, dict):
+            raise ArmError(
+                400, "InvalidRequestContent", "The request content was invalid and could not be deserialized."
+            )
         self._check_only_tags_change(collection, body.get("properties") or {})
         if "tags" in body and body["tags"] is not None:
             collection.tags = {str(k): str(v) for k, v in body["tags"].items()}
@@ -342,8 +346,19 @@ class EmulatorState:
                 "Delete it first or use another name.",
             )
         properties = body.get("properties") or {}
-        source_ref = properties.get("sourceRestorePoint") or {}
-        source_id = source_ref.get("id") if isinstance(source_ref, dict) else None
+        source_ref = properties.get("sourceRestorePoint") if isinstance(properties, dict) else None
+        if not isinstance(properties, dict) or not isinstance(source_ref or {}, dict):
+            raise ArmError(
+                400, "InvalidRequestContent", "The request content was invalid and could not be deserialized."
+            )
+        source_id = (source_ref or {}).get("id")
+        if source_id is not None and not isinstance(source_id, str):
+            raise ArmError(
+                400,
+                "InvalidParameter",
+                "properties.sourceRestorePoint.id must be a string.",
+                target="properties.sourceRestorePoint.id",
+            )
         now = self.clock.now()
         if not source_id:
             if collection.vm is None:

@@ -43,30 +43,26 @@ class Bucket:
 
 
 class Throttler:
-    """One bucket per (subscription, kind); ``drain`` empties them for throttle-storm faults."""
+    """One bucket per (subscription, principal, kind), as ARM keeps them per subscription and principal."""
 
     def __init__(self, limits: dict[str, tuple[float, float]] | None = None, enabled: bool = True) -> None:
         self.limits = dict(DEFAULT_LIMITS)
         if limits:
             self.limits.update(limits)
         self.enabled = enabled
-        self._buckets: dict[tuple[str, str], Bucket] = {}
+        self._buckets: dict[tuple[str, str, str], Bucket] = {}
 
-    def take(self, subscription: str, kind: str, now: datetime) -> tuple[bool, int, int]:
+    def take(self, subscription: str, kind: str, now: datetime, principal: str = "") -> tuple[bool, int, int]:
+        """Take a token from the (subscription, principal, kind) bucket: (allowed, remaining, retry_after)."""
         if not self.enabled:
             return True, int(self.limits[kind][0]) - 1, 0
-        bucket_key = (subscription.lower(), kind)
+        bucket_key = (subscription.lower(), principal.lower(), kind)
         bucket = self._buckets.get(bucket_key)
         if bucket is None:
             capacity, rate = self.limits[kind]
             bucket = Bucket(capacity, rate, capacity, now)
             self._buckets[bucket_key] = bucket
         return bucket.take(now)
-
-    def drain(self, now: datetime) -> None:
-        for bucket in self._buckets.values():
-            bucket.refill(now)
-            bucket.tokens = 0.0
 
     def reset(self) -> None:
         self._buckets.clear()

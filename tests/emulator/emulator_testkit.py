@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from emulator import DEFAULT_SCENARIO, EmulatorHandle  # noqa: E402
+
+MakeEmulator = Callable[..., EmulatorHandle]  # the make_emulator fixture: (scenario=None, **start_emulator kwargs)
 
 SUB = "11111111-1111-1111-1111-111111111111"
 SRC_RPC = f"/subscriptions/{SUB}/resourceGroups/rg-app/providers/Microsoft.Compute/restorePointCollections/vm-web-1-rpc"

@@ -61,3 +61,12 @@ def test_cli_starts_serves_and_stops(tmp_path: Path) -> None:
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(10) == 0
+
+
+def test_only_loopback_addresses_are_accepted() -> None:
+    import pytest
+
+    from emulator import start_emulator
+
+    with pytest.raises(ValueError, match="loopback"):
+        start_emulator(None, host="0.0.0.0")

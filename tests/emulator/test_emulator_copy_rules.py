@@ -10,6 +10,7 @@ from azure.mgmt.compute import ComputeManagementClient
 from emulator_testkit import (
     SRC_RPC,
     SUB,
+    MakeEmulator,
     admin,
     advance,
     big_scenario,
@@ -186,7 +187,9 @@ def test_deleting_a_failed_copy_frees_the_lane_and_allows_a_recopy(
     assert start_copy(client, src_rp(0), "c0-retry").provisioning_state == "Succeeded"
 
 
-def test_hourly_limit_of_three_copies_per_target_collection(make_emulator, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_hourly_limit_of_three_copies_per_target_collection(
+    make_emulator: MakeEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = big_scenario()
     data["copyBandwidthMBps"] = 100_000  # every copy completes within its first 10-minute step
     emu = make_emulator(data)

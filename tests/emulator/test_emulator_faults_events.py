@@ -12,7 +12,17 @@ import pytest
 import requests
 from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 from azure.mgmt.compute import ComputeManagementClient
-from emulator_testkit import API, SRC_RPC, admin, big_scenario, make_client, src_rp, start_copy, target_collection
+from emulator_testkit import (
+    API,
+    SRC_RPC,
+    MakeEmulator,
+    admin,
+    big_scenario,
+    make_client,
+    src_rp,
+    start_copy,
+    target_collection,
+)
 
 from emulator import EmulatorHandle
 
@@ -23,7 +33,9 @@ def statuses(emu: EmulatorHandle, client: ComputeManagementClient, n: int) -> li
     return [raw(client, "GET", emu.url + SRC_RPC + f"?api-version={API}").status_code for _ in range(n)]
 
 
-def test_server_errors_are_seeded_and_reproducible(make_emulator, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_server_errors_are_seeded_and_reproducible(
+    make_emulator: MakeEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     runs = []
     for _ in range(2):
         data = big_scenario()
@@ -95,7 +107,9 @@ def webhook() -> Iterator[str]:
     server.shutdown()
 
 
-def test_write_events_in_event_grid_schema(make_emulator, monkeypatch, webhook: str) -> None:  # type: ignore[no-untyped-def]
+def test_write_events_in_event_grid_schema(
+    make_emulator: MakeEmulator, monkeypatch: pytest.MonkeyPatch, webhook: str
+) -> None:
     import time
 
     emu = make_emulator(big_scenario(), events_webhook=webhook)
@@ -166,7 +180,7 @@ def test_call_faults_can_target_one_operation(emu: EmulatorHandle, client: Compu
     assert info.value.status_code in (500, 503)
 
 
-def test_scheduled_delete_of_a_source_mid_copy(make_emulator, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_scheduled_delete_of_a_source_mid_copy(make_emulator: MakeEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
     data = big_scenario()
     data["faults"] = {"scheduledDeletes": [{"id": src_rp(0), "at": "2026-11-20T00:15:00Z"}]}
     emu = make_emulator(data)

@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import pytest
 from azure.mgmt.compute import ComputeManagementClient
-from emulator_testkit import SUB, admin, advance, big_scenario, make_client, src_rp, start_copy, target_collection
+from emulator_testkit import (
+    SUB,
+    MakeEmulator,
+    admin,
+    advance,
+    big_scenario,
+    make_client,
+    src_rp,
+    start_copy,
+    target_collection,
+)
 
 from emulator import EmulatorHandle
 
@@ -70,7 +81,7 @@ def test_deleting_the_full_copy_base_makes_the_next_copy_full(
     assert copies["c1"]["fullCopy"] is True
 
 
-def test_a_copy_running_past_two_weeks_fails(make_emulator, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_copy_running_past_two_weeks_fails(make_emulator: MakeEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
     data = big_scenario()
     data["copyBandwidthMBps"] = 0.4  # 576 GiB at 0.4 MiB/s: ~17 days
     emu = make_emulator(data)

@@ -11,6 +11,7 @@ from emulator_testkit import (
     API,
     SRC_RPC,
     SUB,
+    MakeEmulator,
     admin,
     fast,
     raw,
@@ -72,7 +73,7 @@ def test_subscriptions_list(emu: EmulatorHandle, client: ComputeManagementClient
     assert sub["subscriptionId"] == SUB and sub["displayName"] == "prod" and sub["state"] == "Enabled"
 
 
-def test_lists_page_with_next_link(make_emulator, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_lists_page_with_next_link(make_emulator: MakeEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
     from emulator_testkit import make_client
 
     data = scenario(pageSize=2)
@@ -153,7 +154,9 @@ def test_location_url_is_202_then_200(emu: EmulatorHandle, client: ComputeManage
     assert done.json()["name"] == "c0"
 
 
-def test_provisioning_waits_for_copy_initiation_delay(make_emulator, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_provisioning_waits_for_copy_initiation_delay(
+    make_emulator: MakeEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from emulator_testkit import big_scenario, make_client
 
     data = big_scenario()

@@ -19,6 +19,7 @@ from emulator_testkit import (
     API,
     SRC_RPC,
     SUB,
+    MakeEmulator,
     admin,
     advance,
     big_scenario,
@@ -70,7 +71,7 @@ def example(name: str, status: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def responses(make_emulator, monkeypatch) -> dict[str, dict[str, Any]]:  # type: ignore[no-untyped-def]
+def responses(make_emulator: MakeEmulator, monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[str, Any]]:
     """The emulator's response for each example (same operation, analogous resource).
 
     The examples describe a Windows VM, so the source VM here is Windows (a Linux VM's ``osProfile``

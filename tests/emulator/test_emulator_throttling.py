@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 from azure.mgmt.compute import ComputeManagementClient
-from emulator_testkit import API, SRC_RPC, SUB, admin, advance, raw
+from emulator_testkit import API, SRC_RPC, SUB, MakeEmulator, admin, advance, big_scenario, raw
 
 from emulator import EmulatorHandle
 
@@ -27,8 +28,8 @@ def test_read_bucket_250_refilling_25_per_second(emu: EmulatorHandle, client: Co
     assert admin(emu, "GET", "calls")["RestorePointCollections_Get:429"] == 2
 
 
-def test_write_and_delete_buckets_are_separate(make_emulator, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from emulator_testkit import big_scenario, make_client
+def test_write_and_delete_buckets_are_separate(make_emulator: MakeEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    from emulator_testkit import make_client
 
     data = big_scenario()
     data["throttling"] = {"limits": {"writes": [3, 1], "deletes": [2, 1]}}
@@ -60,3 +61,24 @@ def test_sdk_retry_policy_sees_429_retry_after(emu: EmulatorHandle, client: Comp
         assert err.status_code == 429 and err.response.headers["Retry-After"] == "17"
     else:
         raise AssertionError("expected a 429")
+
+
+def test_buckets_are_per_principal(make_emulator: MakeEmulator) -> None:
+    import requests
+
+    data = big_scenario()
+    data["throttling"] = {"limits": {"reads": [1, 1]}}
+    emu = make_emulator(data)
+    url = emu.url + SRC_RPC + f"?api-version={API}"
+
+    def token(client_id: str) -> str:
+        body = admin(emu, "POST", "token", {"clientId": client_id})
+        return str(body["access_token"])
+
+    first, second = token("principal-a"), token("principal-b")
+
+    def get(tok: str) -> int:
+        headers = {"Authorization": f"Bearer {tok}"}
+        return requests.get(url, headers=headers, verify=emu.ca_pem_path, timeout=5).status_code
+
+    assert [get(first), get(first), get(second)] == [200, 429, 200]

@@ -5,14 +5,15 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
+import pytest
 from azure.identity import ManagedIdentityCredential
 from azure.mgmt.compute import ComputeManagementClient
-from emulator_testkit import SUB, big_scenario, src_rp, target_collection
+from emulator_testkit import SUB, MakeEmulator, big_scenario, src_rp, target_collection
 
 from emulator.virtual_time import VirtualTimePolling, VirtualTimeRetryPolicy, admin_advancer, clock_advancer
 
 
-def test_retry_policy_advances_the_clock_on_429(make_emulator, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_retry_policy_advances_the_clock_on_429(make_emulator: MakeEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
     data = big_scenario()
     data["throttling"] = {"limits": {"reads": [2, 1]}}
     emu = make_emulator(data)
@@ -33,7 +34,7 @@ def test_retry_policy_advances_the_clock_on_429(make_emulator, monkeypatch) -> N
     assert emu.clock.now() - before >= timedelta(seconds=4)  # 4 throttled reads, 1 simulated second each
 
 
-def test_lro_polling_advances_the_clock(make_emulator, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_lro_polling_advances_the_clock(make_emulator: MakeEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
     data = big_scenario()
     data["copyInitiationSeconds"] = 45
     emu = make_emulator(data)
