@@ -315,7 +315,11 @@ class ArmFrontDoor:
             return json_response(render.collection(collection, rps), headers=headers)
         if operation == "RestorePointCollections_CreateOrUpdate":
             collection, created = state.put_collection(args[0], args[1], args[2], await self._body(request))
-            return json_response(render.collection(collection), 201 if created else 200, headers)
+            body = render.collection(collection)
+            if created and state.scenario.get("quirks", {}).get("createResponseSourceIdWithoutSlash"):
+                # The official 201 example's source.id lacks the leading "/": clients must cope.
+                body["properties"]["source"]["id"] = collection.source_id.lstrip("/")
+            return json_response(body, 201 if created else 200, headers)
         if operation == "RestorePointCollections_Update":
             collection = state.patch_collection(args[0], args[1], args[2], await self._body(request))
             return json_response(render.collection(collection), headers=headers)

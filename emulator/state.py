@@ -27,6 +27,15 @@ RPC_WRITE = "Microsoft.Compute/restorePointCollections/write"
 RP_WRITE = "Microsoft.Compute/restorePointCollections/restorePoints/write"
 
 
+def _reference_id(value: Any, where: str) -> str | None:
+    """The ``id`` of an ``{"id": ...}`` reference in a request body (400 if it is not one)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("id", ""), str):
+        raise ArmError(400, "InvalidParameter", f"{where} must be an object with a string id.", target=f"{where}.id")
+    return value.get("id")
+
+
 class EmulatorState:
     """Everything the emulator knows; reset and re-seeded from a scenario dict."""
 
@@ -239,7 +248,7 @@ class EmulatorState:
             existing.tags = {str(k): str(v) for k, v in tags.items()}
             self.events.emit(WRITE_SUCCESS, existing.rpc_id, RPC_WRITE, self.clock.now())
             return existing, False
-        source_id = (properties.get("source") or {}).get("id")
+        source_id = _reference_id(properties.get("source"), "properties.source")
         if not isinstance(source_id, str) or not source_id:
             raise ArmError(
                 400,
@@ -298,7 +307,7 @@ class EmulatorState:
     def _check_only_tags_change(self, existing: Collection, properties: dict[str, Any]) -> None:
         for prop, value in properties.items():
             if prop == "source":
-                new_id = (value or {}).get("id")
+                new_id = _reference_id(value, "properties.source")
                 if new_id is not None and ids.key(new_id) != ids.key(existing.source_id):
                     raise ArmError(
                         409,

@@ -1,7 +1,8 @@
 """One restore point copied along one lane: start, watch with durable timers, clean up and retry.
 
 Input: ``{"lane": Lane, "source": RestorePointInfo, "targetName", "mode": copy|monitor|recopy,
-"targetRestorePointId"?, "copy": CopySettings}``. Output: the outcome, never an exception for an
+"targetRestorePointId"?, "copy": CopySettings, "resume"?: {"attempt", "startedAt", "checks"}}`` (``resume``
+is how a long copy carries on after ``continue_as_new``). Output: the outcome, never an exception for an
 ARM failure: ``{"sourceRestorePointId", "targetRestorePointId", "state": succeeded|failed,
 "attempts", "reason"?}``.
 """
@@ -22,6 +23,7 @@ from .arm_calls import arm_activity, backoff_seconds, describe, sleep
 bp = df.Blueprint()
 
 DELETE_CHECKS = 20
+LOOKS_PER_EXECUTION = 25  # then continue_as_new: a two-week copy must not grow one history without bound
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -62,7 +64,8 @@ def copy_restore_point(context: df.DurableOrchestrationContext) -> Generator[Any
         if gone is not True:
             return outcome("failed", 0, f"could not delete the failed copy: {gone}")
 
-    attempt = 1
+    resume: dict[str, Any] = spec.get("resume") or {}
+    attempt = int(resume.get("attempt") or 1)
     while True:
         publish(state="starting", attempt=attempt, disks=[], reason=None)
         started = yield from arm_activity(
@@ -76,7 +79,18 @@ def copy_restore_point(context: df.DurableOrchestrationContext) -> Generator[Any
         )
         if not started.get("ok"):
             return outcome("failed", attempt, describe(started))
-        failure = yield from _watch(context, started["value"], settings, publish)
+        failure = yield from _watch(context, started["value"], settings, publish, resume)
+        resume = {}
+        if isinstance(failure, dict):  # a long copy: carry on in a fresh history
+            context.continue_as_new(
+                {
+                    **spec,
+                    "mode": "monitor",
+                    "targetRestorePointId": target_id,
+                    "resume": {**failure, "attempt": attempt},
+                }
+            )
+            return {}
         if failure is None:
             return outcome("succeeded", attempt)
         if attempt >= int(settings["maxAttempts"]):
@@ -98,10 +112,15 @@ def _watch(
     observation: dict[str, Any],
     settings: dict[str, Any],
     publish: Any,
-) -> Generator[Any, Any, str | None]:
-    """Poll the copy until it succeeded (None) or failed (the reason)."""
-    started_at: datetime = context.current_utc_datetime
-    checks = 0
+    resume: dict[str, Any],
+) -> Generator[Any, Any, str | dict[str, Any] | None]:
+    """Poll the copy until it succeeded (None) or failed (the reason). After LOOKS_PER_EXECUTION looks
+    it returns ``{"startedAt", "checks"}`` instead, for the caller to continue as new with."""
+    started_at: datetime = (
+        datetime.fromisoformat(resume["startedAt"]) if resume.get("startedAt") else context.current_utc_datetime
+    )
+    checks = int(resume.get("checks") or 0)
+    looks_here = 0
     while True:
         verdict = assess(observation)
         publish(
@@ -117,10 +136,13 @@ def _watch(
         delay = next_check_delay(elapsed, verdict.slowest_percent, checks, float(settings["pollMaxIntervalSeconds"]))
         if elapsed >= COPY_DEADLINE_SECONDS or delay <= 0:
             return "the copy ran past Azure's two-week limit"
+        if looks_here >= LOOKS_PER_EXECUTION:
+            return {"startedAt": started_at.isoformat(), "checks": checks}
         next_at = context.current_utc_datetime + timedelta(seconds=delay)
         publish(nextCheckAt=next_at.isoformat())
         yield context.create_timer(next_at)
         checks += 1
+        looks_here += 1
         seen = yield from arm_activity(context, "get_copy_status", {"restorePointId": observation["id"]})
         if not seen.get("ok"):
             return f"could not read the copy's progress: {describe(seen)}"

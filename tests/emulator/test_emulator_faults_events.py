@@ -19,6 +19,7 @@ from emulator_testkit import (
     admin,
     big_scenario,
     make_client,
+    raw,
     src_rp,
     start_copy,
     target_collection,
@@ -28,8 +29,6 @@ from emulator import EmulatorHandle
 
 
 def statuses(emu: EmulatorHandle, client: ComputeManagementClient, n: int) -> list[int]:
-    from emulator_testkit import raw
-
     return [raw(client, "GET", emu.url + SRC_RPC + f"?api-version={API}").status_code for _ in range(n)]
 
 

@@ -13,7 +13,9 @@ from emulator_testkit import (
     SUB,
     MakeEmulator,
     admin,
+    big_scenario,
     fast,
+    make_client,
     raw,
     scenario,
     src_rp,
@@ -74,8 +76,6 @@ def test_subscriptions_list(emu: EmulatorHandle, client: ComputeManagementClient
 
 
 def test_lists_page_with_next_link(make_emulator: MakeEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    from emulator_testkit import make_client
-
     data = scenario(pageSize=2)
     base = data["collections"][0]
     data["collections"] = [dict(base, name=f"rpc-{i}", restorePoints=[]) for i in range(5)]
@@ -157,8 +157,6 @@ def test_location_url_is_202_then_200(emu: EmulatorHandle, client: ComputeManage
 def test_provisioning_waits_for_copy_initiation_delay(
     make_emulator: MakeEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from emulator_testkit import big_scenario, make_client
-
     data = big_scenario()
     data["copyInitiationSeconds"] = 30
     handle = make_emulator(data)
@@ -248,3 +246,38 @@ def test_a_restore_point_is_deleting_until_its_delete_completes(
     admin(emu, "POST", "clock", {"advanceSeconds": 60})  # deletes complete on their own after 60 s
     with pytest.raises(ResourceNotFoundError):
         client.restore_points.get("rg-dr", "tgt", "c0")
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("", {"location": "westus2", "properties": {"source": "not-an-object"}}),
+        ("", {"location": "westus2", "properties": {"source": {"id": 5}}}),
+        ("", {"location": "westus2", "tags": ["x"], "properties": {"source": {"id": SRC_RPC}}}),
+        ("/restorePoints/c0", {"properties": {"sourceRestorePoint": "x"}}),
+        ("/restorePoints/c0", {"properties": {"sourceRestorePoint": {"id": 7}}}),
+        ("/restorePoints/c0", {"properties": []}),
+    ],
+)
+def test_malformed_bodies_are_400(
+    emu: EmulatorHandle, client: ComputeManagementClient, path: str, body: object
+) -> None:
+    if path:
+        target_collection(client)
+    url = (
+        emu.url + f"/subscriptions/{SUB}/resourceGroups/rg-dr/providers/Microsoft.Compute/"
+        f"restorePointCollections/tgt{path}?api-version={API}"
+    )
+    response = raw(client, "PUT", url, body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] in ("InvalidParameter", "InvalidRequestContent")
+
+
+def test_optional_quirk_source_id_without_slash_on_create(
+    make_emulator: MakeEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handle = make_emulator(scenario(quirks={"createResponseSourceIdWithoutSlash": True}))
+    client = make_client(handle, monkeypatch)
+    created = target_collection(client)
+    assert created.source.id == SRC_RPC.lstrip("/")
+    assert client.restore_point_collections.get("rg-dr", "tgt").source.id == SRC_RPC

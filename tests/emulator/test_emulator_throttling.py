@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from azure.mgmt.compute import ComputeManagementClient
-from emulator_testkit import API, SRC_RPC, SUB, MakeEmulator, admin, advance, big_scenario, raw
+from emulator_testkit import API, SRC_RPC, SUB, MakeEmulator, admin, advance, big_scenario, make_client, raw
 
 from emulator import EmulatorHandle
 
@@ -29,8 +29,6 @@ def test_read_bucket_250_refilling_25_per_second(emu: EmulatorHandle, client: Co
 
 
 def test_write_and_delete_buckets_are_separate(make_emulator: MakeEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    from emulator_testkit import make_client
-
     data = big_scenario()
     data["throttling"] = {"limits": {"writes": [3, 1], "deletes": [2, 1]}}
     emu = make_emulator(data)
