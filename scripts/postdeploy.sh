@@ -15,7 +15,7 @@ set -eu
 repo_root=$(CDPATH='' cd -- "$(dirname -- "$0")/.." && pwd)
 
 if ! command -v az >/dev/null 2>&1; then
-  echo "postdeploy: the Azure CLI (az) is required (see docs/deploy.md)" >&2
+  echo "postdeploy: the Azure CLI (az) is required (see README.md, "Deploy")" >&2
   exit 1
 fi
 for name in AZURE_ENV_NAME AZURE_SUBSCRIPTION_ID AZURE_RESOURCE_GROUP AZURE_LOCATION AZURE_FUNCTION_APP_ID \

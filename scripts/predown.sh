@@ -6,7 +6,7 @@
 set -u
 
 if ! command -v az >/dev/null 2>&1; then
-  echo "predown: the Azure CLI (az) is required to clean up Event Grid and roles; see docs/deploy.md" >&2
+  echo "predown: the Azure CLI (az) is required to clean up Event Grid and roles; see README.md, "Deploy"" >&2
   exit 1
 fi
 

@@ -16,7 +16,7 @@ if [ -z "$python" ]; then
 fi
 if [ ! -f "$policy_file" ]; then
   echo "preprovision: policy file '$policy_file' not found." >&2
-  echo "  Write one (see docs/deploy.md and policy.sample.json), or point to it with" >&2
+  echo "  Write one (see README.md "Deploy" and policy.sample.json), or point to it with" >&2
   echo "  azd env set REPLICATION_POLICY_FILE /path/to/policy.json" >&2
   exit 1
 fi

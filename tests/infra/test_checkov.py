@@ -93,7 +93,7 @@ def test_every_suppression_has_a_reason(report: dict[str, Any]) -> None:
         if len((c.get("check_result", {}).get("suppress_comment") or "").strip()) < MIN_REASON
     ]
     assert not weak, f"suppressions without a written reason: {weak}"
-    # Keep the list reviewed: a new suppression must be added here (and to docs/deploy.md) on purpose.
+    # Keep the list reviewed: a new suppression must be added here (and to the README's Deploy section) on purpose.
     assert {(c["check_id"], c["resource"]) for c in skipped} <= {
         ("CKV_AZURE_35", "Microsoft.Storage/storageAccounts.storage"),
         ("CKV_AZURE_59", "Microsoft.Storage/storageAccounts.storage"),

@@ -242,7 +242,7 @@ def test_preprovision_rederives_its_own_scopes_but_keeps_explicit_ones(tmp_path:
 
 
 def test_policy_sample_gives_deployable_scopes() -> None:
-    """docs/deploy.md points platform engineers at policy.sample.json: its scopes must derive cleanly."""
+    """The README (Deploy) points platform engineers at policy.sample.json: its scopes must derive cleanly."""
     sample = infra_lib.REPO / "policy.sample.json"
     assert sample.is_file(), "policy.sample.json (written by the app team) is missing"
     scopes = load_derive().derive(json.loads(sample.read_text(encoding="utf-8")))
