@@ -193,7 +193,12 @@ def main() -> int:
 
         client = sdk_client(emu)
         existing_sources = sum(
-            len(client.restore_point_collections.get("rg-app", f"vm{v}-rpc", expand="restorePoints").properties.restore_points or [])
+            len(
+                client.restore_point_collections.get(
+                    "rg-app", f"vm{v}-rpc", expand="restorePoints"
+                ).properties.restore_points
+                or []
+            )
             for v in range(args.collections)
         )
         duplicates = failed_left = present = 0
@@ -223,8 +228,10 @@ def main() -> int:
     lines = [
         f"soak: {args.collections} collections x {args.points} restore points x 2 regions, seed {args.seed}",
         f"wall {wall:.0f} s, simulated {simulated}, host killed {host.kills} times (SIGKILL), scale {args.scale:.0f}x",
-        f"source restore points left: {existing_sources} (of {args.collections * args.points}; the rest deleted out of band)",
-        f"copies in scope:            {len(rows)}  (must be {existing_sources * 2}: every surviving source, both regions)",
+        f"source restore points left: {existing_sources} (of {args.collections * args.points}; "
+        "the rest deleted out of band)",
+        f"copies in scope:            {len(rows)}  (must be {existing_sources * 2}: "
+        "every surviving source, both regions)",
         f"  succeeded:                {states.get('succeeded', 0)}",
         f"  reported failed/skipped:  {states.get('failed', 0) + states.get('skipped', 0)}",
         *[f"    {n:>3} x {reason}" for reason, n in reasons.most_common()],
