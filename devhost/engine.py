@@ -262,13 +262,19 @@ class Engine:
     # ------------------------------------------------------------------ activities
 
     def _submit_activities(self) -> None:
-        for row in self.store.rows("SELECT * FROM activities ORDER BY id"):
-            with self._cond:
-                if row["id"] in self._submitted:
-                    continue
-                self._submitted.add(row["id"])
+        # Read and claim under the store lock: a completion deletes its row before it un-claims the id, so a row
+        # seen here is either still running (claimed) or not yet started; a finished one is never re-claimed.
+        with self.store.lock:
+            fresh = []
+            for row in self.store.rows("SELECT * FROM activities ORDER BY id"):
+                with self._cond:
+                    if row["id"] in self._submitted:
+                        continue
+                    self._submitted.add(row["id"])
+                fresh.append(dict(row))
+        for row in fresh:
             duplicate = self._duplicate_rate > 0 and self._rng.random() < self._duplicate_rate
-            self._pool.submit(self._execute_activity, dict(row), duplicate)
+            self._pool.submit(self._execute_activity, row, duplicate)
 
     def _execute_activity(self, row: dict[str, Any], duplicate: bool) -> None:
         spec = self.functions.get(row["name"])

@@ -253,7 +253,9 @@ class Store:
         self.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     def counts(self) -> dict[str, int]:
-        return {
-            table: self.rows(f"SELECT COUNT(*) AS n FROM {table}")[0]["n"]
-            for table in ("inbox", "activities", "timers")
-        }
+        """Queue sizes read as one snapshot (under the lock no transaction can move work between tables)."""
+        with self.lock:
+            return {
+                table: self.rows(f"SELECT COUNT(*) AS n FROM {table}")[0]["n"]
+                for table in ("inbox", "activities", "timers")
+            }

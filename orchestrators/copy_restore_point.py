@@ -93,11 +93,15 @@ def copy_restore_point(context: df.DurableOrchestrationContext) -> Generator[Any
             return {}
         if failure is None:
             return outcome("succeeded", attempt)
-        if attempt >= int(settings["maxAttempts"]):
+        source_gone = yield from _source_gone(context, source["id"])
+        if source_gone:
+            failure = "the source restore point was deleted; it can no longer be copied"
+        if source_gone or attempt >= int(settings["maxAttempts"]):
             publish(state="cleaning", reason=failure)
             gone = yield from _delete_and_wait(context, target_id)
             note = "" if gone is True else f"; the failed copy could not be deleted: {gone}"
-            return outcome("failed", attempt, f"{failure} (gave up after {attempt} attempts){note}")
+            tail = "" if source_gone else f" (gave up after {attempt} attempts)"
+            return outcome("failed", attempt, f"{failure}{tail}{note}")
         publish(state="cleaning", reason=failure)
         gone = yield from _delete_and_wait(context, target_id)
         if gone is not True:
@@ -149,6 +153,12 @@ def _watch(
         if seen.get("value") is None:
             return "the target restore point disappeared while copying"
         observation = seen["value"]
+
+
+def _source_gone(context: df.DurableOrchestrationContext, source_id: str) -> Generator[Any, Any, bool]:
+    """After a failed copy: is the source restore point still there? (No point retrying if not.)"""
+    seen = yield from arm_activity(context, "get_copy_status", {"restorePointId": source_id})
+    return bool(seen.get("ok")) and seen.get("value") is None
 
 
 def _delete_and_wait(context: df.DurableOrchestrationContext, restore_point_id: str) -> Generator[Any, Any, Any]:

@@ -19,7 +19,7 @@ import azure.durable_functions as df
 
 from replication.ids import copy_instance_id, normalize
 from replication.planning import ActionKind, plan_lane
-from replication.status import counts, lane_copies
+from replication.status import counts, lane_copies, vanished_failures
 
 from .arm_calls import arm_activity, describe, sleep
 
@@ -65,6 +65,7 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
             source["value"], target.get("value"), lane["region"], frozenset(given_up), frozenset(confirmed)
         )
         rows = lane_copies(plan, {**{normalize(r["sourceRestorePointId"]): r for r in recent}, **given_up})
+        rows += vanished_failures(plan, given_up)
         publish("planning", copies=rows, counts=counts(rows), recent=recent[-MAX_RECENT:])
         if plan.blocked:
             return finish("blocked", plan.blocked)
@@ -107,6 +108,7 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
             confirmed.add(normalize(result["sourceRestorePointId"]))
         else:
             given_up[normalize(result["sourceRestorePointId"])] = {
+                "sourceRestorePointId": result["sourceRestorePointId"],
                 "attempts": result.get("attempts"),
                 "reason": result.get("reason"),
             }

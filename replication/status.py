@@ -55,6 +55,27 @@ def lane_copies(plan: LanePlan, outcomes: dict[str, dict[str, Any]] | None = Non
     return rows[-MAX_LISTED_COPIES:]
 
 
+def vanished_failures(plan: LanePlan, given_up: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Copies this lane gave up on whose source restore point is gone (so the plan no longer lists
+    them): still reported, because status must say what was given up and why."""
+    planned = {normalize(c.source["id"]) for c in plan.copies}
+    rows = []
+    for key, outcome in given_up.items():
+        if key in planned or not outcome.get("sourceRestorePointId"):
+            continue
+        source_id = str(outcome["sourceRestorePointId"])
+        rows.append(
+            {
+                "sourceRestorePointId": source_id,
+                "name": source_id.rsplit("/", 1)[-1],
+                "state": "failed",
+                "attempts": outcome.get("attempts"),
+                "reason": outcome.get("reason") or "failed",
+            }
+        )
+    return rows
+
+
 def counts(rows: list[dict[str, Any]]) -> dict[str, int]:
     out: dict[str, int] = {}
     for row in rows:

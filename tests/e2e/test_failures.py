@@ -137,3 +137,30 @@ def test_activities_run_twice_still_copy_once(tmp_path):
 
 
 _ = (pytest, Host)
+
+
+def test_source_deleted_mid_copy_is_reported_not_retried_and_the_lane_moves_on(tmp_path):
+    scenario_start = "2026-11-20T00:00:00+00:00"
+    rp0 = f"{collection_id('vm0-rpc')}/restorePoints/rp0"
+    faults = {
+        "scheduledDeletes": [{"id": rp0, "at": scenario_start.replace("T00:00", "T00:20")}]
+    }  # 20 min into a 44-min copy
+    emu = start_emulator(make_scenario(vms=1, points=3, disks=(512,), faults=faults))
+    try:
+        with app_host(emu, tmp_path / "host.db") as host:
+            api = Api(host)
+            response = api.start(sourceCollectionId=collection_id("vm0-rpc"), targetRegions=["westus2"])
+            host.run_until_idle(timeout=120)
+            lane = api.get(response.json()["id"]).json()["lanes"][0]
+            calls = admin(emu, "GET", "/_emulator/calls")
+        targets = _target_points(emu)
+    finally:
+        emu.stop()
+    by_name = {c["name"]: c for c in lane["copies"]}
+    # rp0 is gone from the source, but status still says it was given up, and why.
+    assert by_name["rp0"]["state"] == "failed" and "source restore point was deleted" in by_name["rp0"]["reason"]
+    assert by_name["rp0"]["attempts"] == 1
+    assert [by_name[n]["state"] for n in ("rp1", "rp2")] == ["succeeded", "succeeded"]
+    assert lane["state"] == "done-with-failures"
+    assert calls.get("RestorePoints_Create:201") == 3  # rp0 was not retried after its source vanished
+    assert sorted(p.name for p in targets["vm0-rpc-westus2"]) == ["rp1", "rp2"]
