@@ -29,6 +29,7 @@ import requests
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from demo.stack import HOST_READY, wait_ready  # noqa: E402
 from emulator import ScaledClock, start_emulator  # noqa: E402
 from replication.ids import normalize  # noqa: E402
 from tests.e2e.conftest import (  # noqa: E402
@@ -76,39 +77,14 @@ class HostProcess:
         self.kills = 0
 
     def start(self) -> None:
-        log = self.workdir / "devhost.log"
-        with log.open("ab") as out:
+        log = self.workdir / f"devhost-{self.kills}.log"  # one log per life, so readiness is this life's
+        with log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "devhost",
-                    "--app-dir",
-                    str(REPO),
-                    "--port",
-                    "0",
-                    "--settings",
-                    str(self.workdir / "settings.json"),
-                    "--db",
-                    str(self.workdir / "host.db"),
-                    *self.clock_args,
-                ],
-                cwd=REPO,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 60
-        mark = f"[pid {self.proc.pid}]"
-        while time.monotonic() < deadline:
-            text = log.read_text(errors="replace")
-            lines = [line for line in text.splitlines() if "devhost listening on" in line]
-            if lines and self.proc.poll() is None and len(lines) > self.kills:
-                self.url = lines[-1].split("devhost listening on ")[-1].strip()
-                return
-            if self.proc.poll() is not None:
-                raise SystemExit(f"devhost exited {mark}: {text[-2000:]}")
-            time.sleep(0.05)
-        raise SystemExit("devhost did not start")
+                [sys.executable, "-m", "devhost", "--app-dir", str(REPO), "--port", "0", "--settings",
+                 str(self.workdir / "settings.json"), "--db", str(self.workdir / "host.db"), *self.clock_args],
+                cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        self.url = wait_ready(self.proc, log, HOST_READY, 60).group(1)
 
     def kill(self) -> None:
         assert self.proc is not None
@@ -217,6 +193,7 @@ def main() -> int:
                 if view.properties.provisioning_state == "Failed" or any(code.endswith("/failed") for code in codes):
                     failed_left += 1
 
+    orphans = sum(len(lane.get("copiesOfDeletedSources") or []) for d in docs for lane in d.get("lanes", []))
     rows = [
         {**c, "region": lane["region"]} for d in docs for lane in d.get("lanes", []) for c in lane.get("copies", [])
     ]
@@ -244,7 +221,7 @@ def main() -> int:
         f"  reported failed/skipped:  {states.get('failed', 0) + states.get('skipped', 0)}",
         *[f"    {n:>3} x {reason}" for reason, n in reasons.most_common()],
         f"  other states:             {other}",
-        f"target restore points:      {present}",
+        f"target restore points:      {present}  (of which {orphans} of sources deleted after they were copied)",
         f"duplicate target restore points:    {duplicates}   (must be 0)",
         f"Failed target restore points left:  {failed_left}   (must be 0)",
         f"stuck orchestrations:               {len(stuck)}   (must be 0)",

@@ -23,7 +23,7 @@ IDENTITY_HEADER = "demo-identity-header"
 CLIENT_ID = "00000000-0000-0000-0000-00000000c1d0"
 
 _EMULATOR_READY = re.compile(r"emulator listening on (https://\S+) identity (http://\S+)")
-_HOST_READY = re.compile(r"devhost listening on (http://\S+)")
+HOST_READY = re.compile(r"devhost listening on (http://\S+)")
 
 
 class StackError(RuntimeError):
@@ -56,7 +56,7 @@ class Stack:
         self.stop()
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], log: Path, pattern: re.Pattern[str], timeout: float) -> re.Match[str]:
+def wait_ready(proc: subprocess.Popen[bytes], log: Path, pattern: re.Pattern[str], timeout: float) -> re.Match[str]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         text = log.read_text(errors="replace") if log.exists() else ""
@@ -110,7 +110,7 @@ def start_stack(scenario: Path, workdir: Path, *, clock_start: str, scale: float
             env=env,
         )
         stack.processes.append(proc)
-        ready = _wait_ready(proc, emulator_log, _EMULATOR_READY, 30)
+        ready = wait_ready(proc, emulator_log, _EMULATOR_READY, 30)
         stack.arm_url, stack.identity_url = ready.group(1), ready.group(2)
 
         settings = {
@@ -153,7 +153,7 @@ def start_stack(scenario: Path, workdir: Path, *, clock_start: str, scale: float
             env=env,
         )
         stack.processes.append(proc)
-        stack.host_url = _wait_ready(proc, host_log, _HOST_READY, 60).group(1)
+        stack.host_url = wait_ready(proc, host_log, HOST_READY, 60).group(1)
     except BaseException:
         stack.stop()
         raise

@@ -28,6 +28,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--clock-scale", type=float, default=1.0)
     parser.add_argument("--clock-anchor", type=float, help="UNIX seconds at which the scaled clock read --clock-start")
     parser.add_argument("--clock-sync", help='URL to POST {"advanceTo": ISO} to on every virtual advance')
+    parser.add_argument("--clock-sync-ca", help="CA PEM to verify an https --clock-sync URL (the emulator's CA)")
     parser.add_argument("--function-key", default="devhost-function-key")
     parser.add_argument("--master-key", default="devhost-master-key")
     parser.add_argument("--activity-duplicate-rate", type=float, default=0.0)
@@ -65,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         activity_duplicate_rate=args.activity_duplicate_rate,
         seed=args.seed,
         clock_sync_url=args.clock_sync,
+        clock_sync_ca=args.clock_sync_ca,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

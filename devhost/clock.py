@@ -47,6 +47,10 @@ class VirtualClock:
             if when > self._now:
                 self._now = when
 
+    def advance(self, delta: timedelta) -> None:
+        if delta > timedelta(0):
+            self.advance_to(self.now() + delta)
+
 
 class ScaledClock:
     """Wall time sped up: ``now = start + (time.time() - anchor) * scale``.
@@ -58,6 +62,8 @@ class ScaledClock:
     is_virtual: bool = False
 
     def __init__(self, start: datetime, scale: float, anchor: float | None = None) -> None:
+        if scale <= 0:
+            raise ValueError("scale must be positive")
         self._start = _aware(start)
         self._scale = float(scale)
         self._anchor = time.time() if anchor is None else float(anchor)
@@ -73,3 +79,7 @@ class ScaledClock:
         if when > current:
             with self._lock:
                 self._start += when - current
+
+    def advance(self, delta: timedelta) -> None:
+        if delta > timedelta(0):
+            self.advance_to(self.now() + delta)

@@ -6,7 +6,10 @@ import asyncio
 import json
 import logging
 import os
+import ssl
 import tempfile
+import urllib.parse
+import urllib.request
 from collections.abc import Coroutine
 from datetime import datetime
 from pathlib import Path
@@ -50,6 +53,7 @@ class Host:
         activity_duplicate_rate: float = 0.0,
         seed: int = 0,
         clock_sync_url: str | None = None,
+        clock_sync_ca: str | None = None,
     ) -> None:
         self.app_dir = Path(app_dir).resolve()
         self.app_module = app_module
@@ -67,6 +71,7 @@ class Host:
         self.activity_duplicate_rate = activity_duplicate_rate
         self.seed = seed
         self.clock_sync_url = clock_sync_url
+        self.clock_sync_ca = clock_sync_ca
         self.hub_name = DEFAULT_HUB
         self.route_prefix = "api"
         self.max_orchestrator_workers: int | None = None
@@ -299,17 +304,27 @@ class Host:
     def _sync_clock(self, when: datetime) -> None:
         if not self.clock_sync_url:
             return
-        import urllib.request
-
         body = json.dumps({"advanceTo": iso(when)}).encode()
         request = urllib.request.Request(
             self.clock_sync_url, data=body, method="POST", headers={"Content-Type": "application/json"}
         )
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
+            with urllib.request.urlopen(request, timeout=10, context=self._sync_ssl_context()) as response:
                 response.read()
         except OSError:
             log.warning("clock sync to %s failed", self.clock_sync_url, exc_info=True)
+
+    def _sync_ssl_context(self) -> ssl.SSLContext | None:
+        """The ARM emulator serves its admin API over HTTPS with its own CA: trust that CA when given; for a
+        loopback URL without one, skip verification (the traffic never leaves the machine)."""
+        url = urllib.parse.urlparse(self.clock_sync_url or "")
+        if url.scheme != "https":
+            return None
+        if self.clock_sync_ca:
+            return ssl.create_default_context(cafile=self.clock_sync_ca)
+        if url.hostname in ("127.0.0.1", "localhost", "::1"):
+            return ssl._create_unverified_context()
+        return ssl.create_default_context()
 
     def __repr__(self) -> str:
         return f"Host({str(self.app_dir)!r}, url={self.url!r})"

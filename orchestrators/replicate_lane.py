@@ -66,7 +66,13 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
         )
         rows = lane_copies(plan, {**{normalize(r["sourceRestorePointId"]): r for r in recent}, **given_up})
         rows += vanished_failures(plan, given_up)
-        publish("planning", copies=rows, counts=counts(rows), recent=recent[-MAX_RECENT:])
+        publish(
+            "planning",
+            copies=rows,
+            counts=counts(rows),
+            recent=recent[-MAX_RECENT:],
+            copiesOfDeletedSources=plan.orphans,
+        )
         if plan.blocked:
             return finish("blocked", plan.blocked)
         action = plan.next

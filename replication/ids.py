@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from azure.mgmt.core.tools import is_valid_resource_id, parse_resource_id, resource_id
@@ -96,50 +97,45 @@ def _check_parts(subscription: str, resource_group: str, name: str, what: str) -
         raise InvalidResourceId(f"'{name}' is not a valid {what} name")
 
 
-def parse_collection_id(rid: str) -> CollectionRef:
-    """Parse a restore point collection id, refusing anything else (a VM, a restore point...)."""
+def _parts(rid: object, what: str) -> tuple[str, Mapping[str, str | int]]:
+    """Normalise the slash and parse with azure.mgmt.core; any non-id is refused."""
     if not isinstance(rid, str) or not rid.strip():
-        raise InvalidResourceId("expected a restore point collection id")
+        raise InvalidResourceId(f"expected a {what} id")
     rid = "/" + rid.strip().lstrip("/")
     if not is_valid_resource_id(rid):
         raise InvalidResourceId(f"'{rid}' is not an ARM resource id")
     parts = parse_resource_id(rid)
-    if (
-        str(parts.get("namespace", "")).lower() != COMPUTE
-        or str(parts.get("type", "")).lower() != COLLECTIONS
-        or parts.get("children")
-        or not parts.get("resource_group")
-    ):
-        raise InvalidResourceId(
-            f"'{rid}' is not a restore point collection id "
-            "(/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/restorePointCollections/{name})"
-        )
+    if str(parts.get("namespace", "")).lower() != COMPUTE or str(parts.get("type", "")).lower() != COLLECTIONS:
+        raise InvalidResourceId(f"'{rid}' is not a {what} id")
+    return rid, parts
+
+
+def _collection(parts: Mapping[str, str | int]) -> CollectionRef:
     ref = CollectionRef(str(parts["subscription"]), str(parts["resource_group"]), str(parts["name"]))
     _check_parts(ref.subscription_id, ref.resource_group, ref.name, "restore point collection")
     return ref
 
 
+def parse_collection_id(rid: str) -> CollectionRef:
+    """Parse a restore point collection id, refusing anything else (a VM, a restore point...)."""
+    rid, parts = _parts(rid, "restore point collection")
+    if parts.get("children") or not parts.get("resource_group"):
+        raise InvalidResourceId(
+            f"'{rid}' is not a restore point collection id "
+            "(/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/restorePointCollections/{name})"
+        )
+    return _collection(parts)
+
+
 def parse_restore_point_id(rid: str) -> RestorePointRef:
     """Parse a restore point id (a child of a restore point collection)."""
-    if not isinstance(rid, str) or not rid.strip():
-        raise InvalidResourceId("expected a restore point id")
-    rid = "/" + rid.strip().lstrip("/")
-    if not is_valid_resource_id(rid):
-        raise InvalidResourceId(f"'{rid}' is not an ARM resource id")
-    parts = parse_resource_id(rid)
-    if (
-        str(parts.get("namespace", "")).lower() != COMPUTE
-        or str(parts.get("type", "")).lower() != COLLECTIONS
-        or str(parts.get("child_type_1", "")).lower() != RESTORE_POINTS
-        or parts.get("child_type_2")
-    ):
+    rid, parts = _parts(rid, "restore point")
+    if str(parts.get("child_type_1", "")).lower() != RESTORE_POINTS or parts.get("child_type_2"):
         raise InvalidResourceId(f"'{rid}' is not a restore point id")
-    collection = CollectionRef(str(parts["subscription"]), str(parts["resource_group"]), str(parts["name"]))
-    _check_parts(collection.subscription_id, collection.resource_group, collection.name, "collection")
     name = str(parts["child_name_1"])
     if not _NAME.match(name):
         raise InvalidResourceId(f"'{name}' is not a valid restore point name")
-    return RestorePointRef(collection, name)
+    return RestorePointRef(_collection(parts), name)
 
 
 def is_collection_id(rid: str | None) -> bool:

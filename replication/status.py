@@ -128,6 +128,9 @@ def progress_document(
             "counts": counts(rows),
             "copies": rows,
         }
+        if lane_custom.get("copiesOfDeletedSources"):
+            # Kept: a copy stays a valid recovery point after its source restore point is deleted.
+            lane_doc["copiesOfDeletedSources"] = list(lane_custom["copiesOfDeletedSources"])
         reason = lane_custom.get("reason") or (output or {}).get("reason") or lane_ref.get("reason")
         if reason:
             lane_doc["reason"] = reason

@@ -37,6 +37,50 @@ def test_scaled_clock_follows_anchor_and_scale() -> None:
     assert clock.now() >= START + dt.timedelta(days=1)
 
 
+class DuckClock:
+    """Any object with now/advance_to/is_virtual will do (the ARM emulator hands the host its own clock)."""
+
+    is_virtual = True
+
+    def __init__(self, start: dt.datetime) -> None:
+        self.current = start
+        self.advances: list[dt.datetime] = []
+
+    def now(self) -> dt.datetime:
+        return self.current
+
+    def advance_to(self, when: dt.datetime) -> None:
+        if when > self.current:
+            self.current = when
+            self.advances.append(when)
+
+
+def test_host_drives_any_clock_object(tmp_path: Path) -> None:
+    clock = DuckClock(START)
+    settings = {"SWEEP_SCHEDULE": QUIET_SCHEDULE}
+    with Host(SAMPLE_APP, settings=settings, clock=clock, db_path=str(tmp_path / "d.sqlite")) as host:
+        status = run(host, "timers_in_sequence")
+    assert status["runtimeStatus"] == "Completed"
+    assert clock.advances == [START + dt.timedelta(days=d) for d in (1, 2, 3)]
+
+
+def test_time_advanced_by_someone_else_fires_due_timers(tmp_path: Path) -> None:
+    clock = VirtualClock(START)
+    settings = {"SWEEP_SCHEDULE": QUIET_SCHEDULE}
+    with Host(SAMPLE_APP, settings=settings, clock=clock, db_path=str(tmp_path / "e.sqlite")) as host:
+        with host.hold_clock():  # the host may not jump, but another party (the emulator, a test) may
+            host.run_coroutine(host.durable_client().start_new("timer_race", "ext"))
+            deadline = time.monotonic() + 20
+            while host.get_instance("ext")["runtimeStatus"] != "Running":  # its 1-hour timer is now pending
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            clock.advance(dt.timedelta(hours=2))
+            while host.get_instance("ext")["runtimeStatus"] != "Completed":
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+        assert host.get_instance("ext")["output"]["timed_out_at"].startswith("2025-06-01T02:00:00")
+
+
 def test_settings_are_set_before_import_and_restored(tmp_path: Path) -> None:
     os.environ.pop("DEVHOST_TEST_SETTING", None)
     settings = {"SWEEP_SCHEDULE": QUIET_SCHEDULE, "DEVHOST_TEST_SETTING": "on"}
