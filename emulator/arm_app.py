@@ -166,6 +166,9 @@ class ArmFrontDoor:
             response = await self._dispatch(operation, request, args, headers)
         except ArmError as err:
             response = error_response(err, headers)
+        except ConnectionResetError:  # the client went away mid-request (a killed host): nothing to answer
+            self.count(operation, 499)
+            raise
         except Exception:  # an emulator bug must still look like an ARM error, and be visible
             log.exception("emulator error handling %s %s", request.method, path)
             response = error_response(ArmError(500, "InternalServerError", "Emulator internal error."), headers)
