@@ -4,6 +4,7 @@ lowercase subjects, out-of-order delivery), concurrent deliveries, and lost even
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -168,3 +169,36 @@ def test_http_sweep_is_a_singleton(emu, host):
     assert first.json()["id"] == second.json()["id"] == "sweep"
     host.run_until_idle(timeout=240)
     assert all(len(s) == 3 for s in copies_by_target(emu).values())
+
+
+def test_sweep_fans_out_over_many_collections_in_short_steps(tmp_path):
+    """1,000 collections, ARM pages of 50: the sweep walks them one page per activity and continues
+    as new every 20 pages; only the 5 collections carrying the policy's tag are started."""
+    from emulator import start_emulator
+
+    scenario = make_scenario(vms=1000, points=0)
+    scenario["pageSize"] = 50
+    for i, c in enumerate(scenario["collections"]):
+        c["tags"] = {"replicate": "true" if i % 200 == 0 else "false"}
+    policy = {
+        "sources": {"subscriptions": [SUB], "tags": {"replicate": "true"}},
+        "targets": [{"region": "westus2", "resourceGroup": "rg-dr"}],
+    }
+    with (
+        start_emulator(scenario) as emu,
+        app_host(emu, tmp_path / "h.db", {"REPLICATION_POLICY": json.dumps(policy)}) as host,
+    ):
+        response = Api(host).session.post(f"{host.url}/api/sweep", timeout=30)
+        assert response.status_code == 202
+        host.run_until_idle(timeout=240)
+        sweep = next(i for i in host.instances() if i["instanceId"] == "sweep")
+        started = sorted(i["instanceId"] for i in host.instances() if i["name"] == "replicate_collection")
+        calls = admin(emu, "GET", "/_emulator/calls")
+    assert sweep["runtimeStatus"] == "Completed", sweep
+    stats = sweep["output"]["stats"]
+    # The 5 replications create their target collections while the sweep pages on; it may list them
+    # too, and skips them as copies.
+    assert 1000 <= stats["listed"] <= 1005 and stats["started"] == 5
+    assert stats["outOfScope"] == stats["listed"] - 5
+    assert len(started) == 5
+    assert calls["RestorePointCollections_ListAll:200"] in (20, 21)  # one ARM page per activity
