@@ -1,9 +1,9 @@
-"""The Functions app: registers the blueprints and nothing else (v2 programming model)."""
+"""The Functions app: registers the blueprints and reports bad settings at load (v2 programming model)."""
 
 import azure.durable_functions as df
 import azure.functions as func
 
-from functions import activities, events, http_api, sweep
+from functions import activities, events, http_api, startup, sweep
 from orchestrators import copy_restore_point, replicate_collection, replicate_lane
 from orchestrators import sweep as sweep_orchestrator
 
@@ -19,3 +19,5 @@ for blueprint in (
     copy_restore_point.bp,
 ):
     app.register_functions(blueprint)
+
+startup.check_settings()

@@ -35,7 +35,7 @@ def compile_template(template: str) -> re.Pattern[str]:
             regex += f"(?:{sep}(?P<{param.group(2)}>[^/]+))?"
         else:
             regex += f"{sep}(?P<{param.group(2)}>[^/]+)"
-    return re.compile(regex, re.IGNORECASE)
+    return re.compile(regex, re.IGNORECASE | re.DOTALL)
 
 
 def build_routes(specs: list[FunctionSpec]) -> list[Route]:

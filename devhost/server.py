@@ -11,6 +11,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import azure.functions as func
 from aiohttp import web
@@ -29,6 +30,8 @@ log = logging.getLogger("devhost.server")
 
 RPC_PREFIX = "/durabletask/"
 WEBHOOK_PREFIX = "/runtime/webhooks/durabletask/"
+# Any characters at all, newlines included ("." would not match them, and aiohttp would answer its own 404).
+ANY_TAIL = "{tail:[\\s\\S]*}"
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -48,14 +51,14 @@ class Server:
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._busy])
-        app.router.add_route("*", RPC_PREFIX + "{tail:.*}", self.rpc)
-        app.router.add_route("*", WEBHOOK_PREFIX + "{tail:.*}", self.webhook)
+        app.router.add_route("*", RPC_PREFIX + ANY_TAIL, self.rpc)
+        app.router.add_route("*", WEBHOOK_PREFIX + ANY_TAIL, self.webhook)
         app.router.add_route("POST", "/runtime/webhooks/eventgrid", self.event_grid)
         app.router.add_route("OPTIONS", "/runtime/webhooks/eventgrid", self.event_grid_options)
         app.router.add_route("POST", "/admin/functions/{name}", self.admin_invoke)
         app.router.add_route("GET", "/admin/host/status", self.host_status)
         prefix = self.host.route_prefix.strip("/")
-        app.router.add_route("*", f"/{prefix}/{{tail:.*}}" if prefix else "/{tail:.*}", self.http_trigger)
+        app.router.add_route("*", f"/{prefix}/{ANY_TAIL}" if prefix else f"/{ANY_TAIL}", self.http_trigger)
         return app
 
     @web.middleware
@@ -197,7 +200,11 @@ class Server:
     # ------------------------------------------------------------------ HTTP triggers
 
     async def http_trigger(self, request: web.Request) -> web.StreamResponse:
-        path = request.match_info["tail"]
+        # Match on the raw (still percent-encoded) path and decode the values afterwards, as ASP.NET routing
+        # does, so an encoded "/" inside a route value does not split it.
+        prefix = self.host.route_prefix.strip("/")
+        raw = request.rel_url.raw_path
+        path = raw[len(prefix) + 2 :] if prefix else raw[1:]
         for route in self.routes:
             params = route.match(path)
             if params is None:
@@ -213,7 +220,7 @@ class Server:
                 url=str(request.url),
                 headers=dict(request.headers),
                 params=dict(request.query),
-                route_params=params,
+                route_params={k: unquote(v) for k, v in params.items()},
                 body=await request.read(),
             )
             try:

@@ -53,6 +53,15 @@ def test_route_parameters_methods_and_unknown_paths(host: Host) -> None:
     assert requests.get(f"{host.url}/api/no/such/route", timeout=10).status_code == 404
 
 
+def test_route_values_are_percent_decoded_and_may_hold_any_character(host: Host) -> None:
+    key = {"code": host.function_key}
+    for raw in ("%0A%F0%AB%B2%8A", "a%2Fb", "sp%20ace"):
+        response = requests.get(f"{host.url}/api/replications/{raw}", params=key, timeout=10)
+        assert (response.status_code, response.text) == (404, "not found")  # the function answered, not devhost
+    echo = requests.get(f"{host.url}/api/anon/echo", params={"q": "line\nbreak"}, timeout=10)
+    assert echo.json()["params"] == {"q": "line\nbreak"}
+
+
 def test_auth_levels_anonymous_and_admin(host: Host) -> None:
     echo = requests.get(f"{host.url}/api/anon/echo", params={"q": "1"}, timeout=10)
     assert echo.status_code == 200 and echo.json() == {"method": "GET", "params": {"q": "1"}}
