@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from typing import Any
 
 import azure.durable_functions as df
@@ -86,6 +87,7 @@ async def http_sweep(req: func.HttpRequest, client: df.DurableOrchestrationClien
 async def sweep_page(payload: dict[str, Any], client: df.DurableOrchestrationClient) -> dict[str, Any]:
     """List one page of a scope unit (at most CHUNK collections from ``offset``) and ensure each in-scope
     collection's orchestration runs. Safe to run twice: ensuring is idempotent."""
+    began = time.monotonic()
     unit, token, offset = payload["unit"], payload.get("token"), int(payload.get("offset") or 0)
     policy = load_policy()
     copy = load_copy_settings()
@@ -110,6 +112,7 @@ async def sweep_page(payload: dict[str, Any], client: df.DurableOrchestrationCli
         outcome = await ensure_replication(client, payload_for(collection, policy, copy))
         counts[outcome] += 1
     more_here = offset + CHUNK < len(items)
+    log.info("sweep page: %s in %.2f s", json.dumps(counts, sort_keys=True), time.monotonic() - began)
     return {
         "ok": True,
         "value": {
