@@ -202,3 +202,32 @@ def test_sweep_fans_out_over_many_collections_in_short_steps(tmp_path):
     assert stats["outOfScope"] == stats["listed"] - 5
     assert len(started) == 5
     assert calls["RestorePointCollections_ListAll:200"] in (20, 21)  # one ARM page per activity
+
+
+def test_restore_point_written_mid_run_is_copied_by_that_run(tmp_path):
+    """Scaled clock (600x): a 44-minute copy runs for ~4 s of wall time; a new restore point written
+    meanwhile (and its event delivered) is copied before the replication finishes, in one run."""
+    from datetime import datetime
+
+    from emulator import ScaledClock, start_emulator
+
+    scenario = make_scenario(vms=1, points=1, disks=(512,))
+    clock = ScaledClock(datetime.fromisoformat("2026-11-20T00:00:00+00:00"), 600.0)
+    with start_emulator(scenario, clock=clock) as emu, app_host(emu, tmp_path / "h.db") as host:
+        admin(emu, "POST", "/_emulator/events", {"webhook": f"{host.url}{WEBHOOK}"})
+        api = Api(host)
+        instance = api.start(sourceCollectionId=collection_id("vm0-rpc"), targetRegions=["westus2"]).json()["id"]
+        time.sleep(1.0)  # real time: the scaled clock runs the copy meanwhile
+        assert api.get(instance).json()["runtimeStatus"] == "Running"
+        admin(emu, "POST", "/_emulator/restore-points", {"collectionId": collection_id("vm0-rpc"), "name": "rp-mid"})
+        deadline = time.monotonic() + 60
+        while api.get(instance).json()["runtimeStatus"] == "Running" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        doc = api.get(instance).json()
+        runs = [i for i in host.instances() if i["name"] == "replicate_collection"]
+    assert doc["runtimeStatus"] == "Completed"
+    assert [(c["name"], c["state"]) for c in doc["lanes"][0]["copies"]] == [
+        ("rp0", "succeeded"),
+        ("rp-mid", "succeeded"),
+    ]
+    assert len(runs) == 1
