@@ -3,8 +3,9 @@
 Input: ``{"lane": Lane, "source": RestorePointInfo, "targetName", "mode": copy|monitor|recopy,
 "targetRestorePointId"?, "copy": CopySettings, "resume"?: {"attempt", "startedAt", "checks"}}`` (``resume``
 is how a long copy carries on after ``continue_as_new``). Output: the outcome, never an exception for an
-ARM failure: ``{"sourceRestorePointId", "targetRestorePointId", "state": succeeded|failed,
-"attempts", "reason"?}``.
+ARM failure: ``{"sourceRestorePointId", "targetRestorePointId", "state": succeeded|failed|interrupted,
+"attempts", "reason"?}``. ``interrupted``: ARM could not be reached or read for long enough that the lane
+should pause and a later run resume; nothing was given up and no copy was deleted for it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .arm_calls import arm_activity, backoff_seconds, describe, sleep
 bp = df.Blueprint()
 
 DELETE_CHECKS = 20
+TRANSIENT = ("throttled", "transient")
 LOOKS_PER_EXECUTION = 25  # then continue_as_new: a two-week copy must not grow one history without bound
 
 
@@ -78,16 +80,22 @@ def copy_restore_point(context: df.DurableOrchestrationContext) -> Generator[Any
             },
         )
         if not started.get("ok"):
+            if (started.get("error") or {}).get("kind") in TRANSIENT:
+                # ARM would not take the copy for now: no attempt is spent, the lane pauses in order.
+                return outcome("interrupted", attempt - 1, f"could not start the copy: {describe(started)}")
             return outcome("failed", attempt, describe(started))
         failure = yield from _watch(context, started["value"], settings, publish, resume)
         resume = {}
+        if isinstance(failure, dict) and failure.get("kind") == "interrupted":
+            # We could not watch it; the copy itself may be fine, so it is never deleted for this.
+            return outcome("interrupted", attempt, failure["reason"])
         if isinstance(failure, dict):  # a long copy: carry on in a fresh history
             context.continue_as_new(
                 {
                     **spec,
                     "mode": "monitor",
                     "targetRestorePointId": target_id,
-                    "resume": {**failure, "attempt": attempt},
+                    "resume": {"startedAt": failure["startedAt"], "checks": failure["checks"], "attempt": attempt},
                 }
             )
             return {}
@@ -119,12 +127,17 @@ def _watch(
     resume: dict[str, Any],
 ) -> Generator[Any, Any, str | dict[str, Any] | None]:
     """Poll the copy until it succeeded (None) or failed (the reason). After LOOKS_PER_EXECUTION looks
-    it returns ``{"startedAt", "checks"}`` instead, for the caller to continue as new with."""
+    it returns ``{"kind": "continue", "startedAt", "checks"}`` for the caller to continue as new with;
+    ``{"kind": "interrupted", "reason"}`` when ARM refuses to let us read it (permission, say).
+
+    Polling is its own retry loop: a read that fails transiently is simply tried again at the next
+    look (never sooner than ARM's Retry-After), so an ARM outage never fails or deletes a copy."""
     started_at: datetime = (
         datetime.fromisoformat(resume["startedAt"]) if resume.get("startedAt") else context.current_utc_datetime
     )
     checks = int(resume.get("checks") or 0)
     looks_here = 0
+    retry_after = 0.0
     while True:
         verdict = assess(observation)
         publish(
@@ -141,15 +154,22 @@ def _watch(
         if elapsed >= COPY_DEADLINE_SECONDS or delay <= 0:
             return "the copy ran past Azure's two-week limit"
         if looks_here >= LOOKS_PER_EXECUTION:
-            return {"startedAt": started_at.isoformat(), "checks": checks}
+            return {"kind": "continue", "startedAt": started_at.isoformat(), "checks": checks}
+        delay = max(delay, retry_after)
         next_at = context.current_utc_datetime + timedelta(seconds=delay)
         publish(nextCheckAt=next_at.isoformat())
         yield context.create_timer(next_at)
         checks += 1
         looks_here += 1
-        seen = yield from arm_activity(context, "get_copy_status", {"restorePointId": observation["id"]})
+        seen: dict[str, Any] = yield context.call_activity("get_copy_status", {"restorePointId": observation["id"]})
+        retry_after = 0.0
         if not seen.get("ok"):
-            return f"could not read the copy's progress: {describe(seen)}"
+            error = seen.get("error") or {}
+            if error.get("kind") in TRANSIENT:
+                retry_after = float(error.get("retryAfterSeconds") or 0.0)
+                publish(reason=f"progress unreadable for now, looking again later: {describe(seen)}")
+                continue
+            return {"kind": "interrupted", "reason": f"could not read the copy's progress: {describe(seen)}"}
         if seen.get("value") is None:
             return "the target restore point disappeared while copying"
         observation = seen["value"]

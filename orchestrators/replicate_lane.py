@@ -55,12 +55,12 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
         publish("planning")
         source = yield from arm_activity(context, "read_collection", {"collectionId": lane["sourceCollectionId"]})
         if not source.get("ok"):
-            return finish("failed", f"could not read the source collection: {describe(source)}")
+            return finish(_stop_state(source), f"could not read the source collection: {describe(source)}")
         if source.get("value") is None:
             return finish("failed", "the source collection no longer exists")
         target = yield from arm_activity(context, "read_collection", {"collectionId": lane["targetCollectionId"]})
         if not target.get("ok"):
-            return finish("failed", f"could not read the target collection: {describe(target)}")
+            return finish(_stop_state(target), f"could not read the target collection: {describe(target)}")
         plan = plan_lane(
             source["value"], target.get("value"), lane["region"], frozenset(given_up), frozenset(confirmed)
         )
@@ -110,6 +110,10 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
             child_id,
         )
         recent = [*recent, result][-MAX_RECENT:]
+        if result["state"] == "interrupted":
+            # Not a failure: Azure could not be reached or read. Stop here, in order; the next
+            # trigger or sweep resumes exactly where Azure says this lane is.
+            return finish("paused", f"{action.source['name']}: {result.get('reason')}")
         if result["state"] == "succeeded":
             confirmed.add(normalize(result["sourceRestorePointId"]))
         else:
@@ -125,3 +129,8 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
             publish("continuing", current=None)
             context.continue_as_new({**spec, "givenUp": given_up, "recent": recent})
             return {}
+
+
+def _stop_state(result: dict[str, Any]) -> str:
+    """``paused`` when ARM was only unavailable (a later run resumes), ``failed`` when it refused."""
+    return "paused" if (result.get("error") or {}).get("kind") in ("throttled", "transient") else "failed"

@@ -164,3 +164,61 @@ def test_source_deleted_mid_copy_is_reported_not_retried_and_the_lane_moves_on(t
     assert lane["state"] == "done-with-failures"
     assert calls.get("RestorePoints_Create:201") == 3  # rp0 was not retried after its source vanished
     assert sorted(p.name for p in targets["vm0-rpc-westus2"]) == ["rp1", "rp2"]
+
+
+def test_arm_unavailable_pauses_the_lane_in_order_and_the_next_run_resumes(tmp_path):
+    faults = {"throttleStormRate": 1.0, "throttleStormRetryAfter": 30, "operations": ["RestorePoints_Get"]}
+    emu = start_emulator(make_scenario(vms=1, points=2, faults=faults))
+    try:
+        with app_host(emu, tmp_path / "host.db") as host:
+            api = Api(host)
+            instance = api.start(sourceCollectionId=collection_id("vm0-rpc"), targetRegions=["westus2"]).json()["id"]
+            host.run_until_idle(timeout=120)
+            lane = api.get(instance).json()["lanes"][0]
+            assert lane["state"] == "paused" and "could not start the copy" in lane["reason"], lane
+            assert not [c for c in lane["copies"] if c["state"] == "failed"]  # nothing given up
+            admin(emu, "POST", "/_emulator/faults", {"replace": True})
+            assert api.start(sourceCollectionId=collection_id("vm0-rpc"), targetRegions=["westus2"]).status_code == 202
+            host.run_until_idle(timeout=120)
+            lane = api.get(instance).json()["lanes"][0]
+        targets = _target_points(emu)
+    finally:
+        emu.stop()
+    assert [c["state"] for c in lane["copies"]] == ["succeeded", "succeeded"]
+    assert sorted(p.name for p in targets["vm0-rpc-westus2"]) == ["rp0", "rp1"]
+
+
+def test_unreadable_progress_mid_copy_never_deletes_or_restarts_the_copy(tmp_path):
+    """Scaled clock (600x): 40 simulated minutes of throttled reads in the middle of an 87-minute copy,
+    longer than any retry loop's patience, so only "watching is its own retry" keeps the copy."""
+    import time
+    from datetime import datetime
+
+    from emulator import ScaledClock
+
+    clock = ScaledClock(datetime.fromisoformat("2026-11-20T00:00:00+00:00"), 600.0)
+    emu = start_emulator(make_scenario(vms=1, points=1, disks=(1024,)), clock=clock)
+    try:
+        with app_host(emu, tmp_path / "host.db") as host:
+            api = Api(host)
+            instance = api.start(sourceCollectionId=collection_id("vm0-rpc"), targetRegions=["westus2"]).json()["id"]
+            time.sleep(1.0)  # ~10 simulated minutes: the copy is running and being watched
+            admin(
+                emu,
+                "POST",
+                "/_emulator/faults",
+                {"throttleStormRate": 1.0, "throttleStormRetryAfter": 30, "operations": ["RestorePoints_Get"]},
+            )
+            time.sleep(4.0)  # ~40 simulated minutes of unreadable progress
+            admin(emu, "POST", "/_emulator/faults", {"replace": True})
+            deadline = time.monotonic() + 60
+            while api.get(instance).json()["runtimeStatus"] == "Running" and time.monotonic() < deadline:
+                time.sleep(0.2)
+            doc = api.get(instance).json()
+            calls = admin(emu, "GET", "/_emulator/calls")
+    finally:
+        emu.stop()
+    copy = doc["lanes"][0]["copies"][0]
+    assert copy["state"] == "succeeded" and copy.get("attempts") == 1, doc
+    assert calls.get("RestorePoints_Get:429", 0) >= 1  # the outage was seen
+    assert calls.get("RestorePoints_Create:201") == 1 and not [k for k in calls if k.startswith("RestorePoints_Delete")]
