@@ -33,6 +33,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--master-key", default="devhost-master-key")
     parser.add_argument("--activity-duplicate-rate", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--preserve-unprocessed-events",
+        action="store_true",
+        help="on continue_as_new, re-deliver events the execution received but never waited for (Azure drops them)",
+    )
     parser.add_argument("--log-level", default="WARNING")
     return parser.parse_args(argv)
 
@@ -65,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         master_key=args.master_key,
         activity_duplicate_rate=args.activity_duplicate_rate,
         seed=args.seed,
+        preserve_unprocessed_events=args.preserve_unprocessed_events,
         clock_sync_url=args.clock_sync,
         clock_sync_ca=args.clock_sync_ca,
     )

@@ -25,6 +25,9 @@ from .clock import Clock
 from .episodes import (
     ACTIVE_STATES,
     CLOCK_KEY,
+    PENDING,
+    RUNNING,
+    SUSPENDED,
     TERMINAL_STATES,
     TERMINATED,
     Episodes,
@@ -58,6 +61,7 @@ class Engine:
         run_activity: Callable[[FunctionSpec, str | None], str],
         max_activity_workers: int = 8,
         activity_duplicate_rate: float = 0.0,
+        preserve_unprocessed_events: bool = False,
         seed: int = 0,
         on_clock_advance: Callable[[datetime], None] | None = None,
         on_tick: Callable[[], None] | None = None,
@@ -65,7 +69,7 @@ class Engine:
         self.store = store
         self.functions = functions
         self.clock = clock
-        self.episodes = Episodes(store, functions, clock)
+        self.episodes = Episodes(store, functions, clock, preserve_unprocessed_events=preserve_unprocessed_events)
         self._run_activity = run_activity
         self._duplicate_rate = activity_duplicate_rate
         self._rng = random.Random(seed)
@@ -75,6 +79,7 @@ class Engine:
         self._cond = threading.Condition()
         self._submitted: set[int] = set()
         self._in_flight = 0
+        self._paused = 0
         self._stopping = False
         self._thread: threading.Thread | None = None
 
@@ -99,6 +104,18 @@ class Engine:
     def wake(self) -> None:
         with self._cond:
             self._cond.notify_all()
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Hold the dispatcher (no episodes, activities or timers) e.g. to let several messages queue up."""
+        with self._cond:
+            self._paused += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._paused -= 1
+                self._cond.notify_all()
 
     @contextmanager
     def busy(self) -> Iterator[None]:
@@ -155,6 +172,29 @@ class Engine:
         self.wake()
         return "accepted"
 
+    def suspend(self, instance_id: str, reason: str) -> str:
+        """Hold the instance: its messages (completions, timers, events) queue up until it is resumed."""
+        return self._set_suspended(instance_id, True)
+
+    def resume(self, instance_id: str, reason: str) -> str:
+        return self._set_suspended(instance_id, False)
+
+    def _set_suspended(self, instance_id: str, suspend: bool) -> str:
+        with self.store.transaction():
+            inst = self.store.get_instance(instance_id)
+            if inst is None:
+                return "not_found"
+            if inst.runtime_status in TERMINAL_STATES:
+                return "gone"
+            if suspend and inst.runtime_status != SUSPENDED:
+                inst.runtime_status = SUSPENDED
+            elif not suspend and inst.runtime_status == SUSPENDED:
+                inst.runtime_status = RUNNING if inst.history else PENDING
+            inst.last_updated_time = iso(self.clock.now())
+            self.store.save_instance(inst)
+        self.wake()
+        return "accepted"
+
     def purge(self, instance_id: str) -> int:
         deleted = self.store.delete_instance(instance_id)
         self.wake()
@@ -203,6 +243,9 @@ class Engine:
             with self._cond:
                 if self._stopping:
                     return
+                if self._paused:
+                    self._cond.wait(0.1)
+                    continue
             try:
                 progressed = self._step()
             except Exception:  # keep the host alive; the failing unit stays queued and is logged
@@ -217,6 +260,9 @@ class Engine:
     def _step(self) -> bool:
         if self._on_tick:
             self._on_tick()
+        # Activities and due timers first, every step, so a busy inbox never starves them.
+        self._submit_activities()
+        fired = self._fire_due_timers(self.clock.now())
         instance_id = self.store.next_inbox_instance()
         if instance_id is not None:
             try:
@@ -225,13 +271,12 @@ class Engine:
                 log.exception("episode for %s failed", instance_id)
                 self._poison(instance_id, exc)
             return True
-        self._submit_activities()
-        if self._fire_due_timers(self.clock.now()):
+        if fired:
             return True
         if self.clock.is_virtual and self._idle_for_advance():
-            row = self.store.rows("SELECT MIN(fire_at) AS t FROM timers")[0]
-            if row["t"] is not None:
-                when = parse_iso(row["t"])
+            earliest = self.store.earliest_timer()
+            if earliest is not None:
+                when = parse_iso(earliest)
                 self.clock.advance_to(when)
                 self.store.set_meta(CLOCK_KEY, iso(self.clock.now()))
                 if self._on_clock_advance:
@@ -265,16 +310,16 @@ class Engine:
         # Read and claim under the store lock: a completion deletes its row before it un-claims the id, so a row
         # seen here is either still running (claimed) or not yet started; a finished one is never re-claimed.
         with self.store.lock:
-            fresh = []
+            fresh: list[dict[str, Any]] = []
             for row in self.store.rows("SELECT * FROM activities ORDER BY id"):
                 with self._cond:
                     if row["id"] in self._submitted:
                         continue
                     self._submitted.add(row["id"])
                 fresh.append(dict(row))
-        for row in fresh:
+        for work in fresh:
             duplicate = self._duplicate_rate > 0 and self._rng.random() < self._duplicate_rate
-            self._pool.submit(self._execute_activity, row, duplicate)
+            self._pool.submit(self._execute_activity, work, duplicate)
 
     def _execute_activity(self, row: dict[str, Any], duplicate: bool) -> None:
         spec = self.functions.get(row["name"])

@@ -27,8 +27,9 @@ COMPLETED = "Completed"
 FAILED = "Failed"
 TERMINATED = "Terminated"
 CONTINUED_AS_NEW = "ContinuedAsNew"
+SUSPENDED = "Suspended"
 CLOCK_KEY = "virtual_clock"  # last virtual time seen, so a restarted host never runs time backwards
-ACTIVE_STATES = (PENDING, RUNNING, CONTINUED_AS_NEW)
+ACTIVE_STATES = (PENDING, RUNNING, CONTINUED_AS_NEW, SUSPENDED)
 TERMINAL_STATES = (COMPLETED, FAILED, TERMINATED)
 
 
@@ -50,10 +51,18 @@ def event_input(value: Any) -> str:
 class Episodes:
     """Orchestration state transitions over the store (no threads here: the engine serialises calls)."""
 
-    def __init__(self, store: Store, functions: dict[str, FunctionSpec], clock: Clock) -> None:
+    def __init__(
+        self,
+        store: Store,
+        functions: dict[str, FunctionSpec],
+        clock: Clock,
+        *,
+        preserve_unprocessed_events: bool = False,
+    ) -> None:
         self.store = store
         self.functions = functions
         self.clock = clock
+        self.preserve_unprocessed_events = preserve_unprocessed_events
 
     def apply(self, inst: Instance, batch: list[Any]) -> None:
         spec = self.functions.get(inst.name)
@@ -320,7 +329,13 @@ class Episodes:
     def _continue_as_new(
         self, inst: Instance, new_input: str | None, flat: list[dict[str, Any]], now: datetime
     ) -> None:
-        """Start a fresh execution; external events this execution received but never waited for carry over."""
+        """Start a fresh execution.
+
+        Events still queued (not yet applied to this execution) always go to the new one. Events already in this
+        execution's history that the code never waited for are discarded, as on Azure: the Python SDK has no
+        ``preserveUnprocessedEvents`` (azure-functions-durable-python#331). ``preserve_unprocessed_events``
+        re-delivers them instead (per event name, those beyond the number of waits issued).
+        """
         waits: dict[str, int] = {}
         for a in flat:
             if a.get("actionType") == act.WAIT_FOR_EXTERNAL_EVENT:
@@ -330,7 +345,7 @@ class Episodes:
             if ev["EventType"] == h.EVENT_RAISED:
                 if waits.get(ev["Name"], 0) > 0:
                     waits[ev["Name"]] -= 1
-                else:
+                elif self.preserve_unprocessed_events:
                     leftovers.append({**ev, "IsPlayed": False})
         self._drop_pending_work(inst)
         inst.execution_id = uuid.uuid4().hex

@@ -54,6 +54,7 @@ class Host:
         seed: int = 0,
         clock_sync_url: str | None = None,
         clock_sync_ca: str | None = None,
+        preserve_unprocessed_events: bool = False,
     ) -> None:
         self.app_dir = Path(app_dir).resolve()
         self.app_module = app_module
@@ -72,6 +73,7 @@ class Host:
         self.seed = seed
         self.clock_sync_url = clock_sync_url
         self.clock_sync_ca = clock_sync_ca
+        self.preserve_unprocessed_events = preserve_unprocessed_events
         self.hub_name = DEFAULT_HUB
         self.route_prefix = "api"
         self.max_orchestrator_workers: int | None = None
@@ -124,6 +126,7 @@ class Host:
             run_activity=self._invoker.run_activity,
             max_activity_workers=activity_workers,
             activity_duplicate_rate=self.activity_duplicate_rate,
+            preserve_unprocessed_events=self.preserve_unprocessed_events,
             seed=self.seed,
             on_clock_advance=self._sync_clock,
             on_tick=self._timers.tick,

@@ -52,7 +52,7 @@ class Schedule:
         parts = expression.split()
         if len(parts) != 6:
             raise ValueError(f"NCRONTAB needs 6 fields (second minute hour day month day-of-week): '{expression}'")
-        names = ({}, {}, {}, {}, _MONTHS, _DAYS)
+        names: tuple[dict[str, int], ...] = ({}, {}, {}, {}, _MONTHS, _DAYS)
         fields = [_field(p, lo, hi, n) for p, (lo, hi), n in zip(parts, _RANGES, names, strict=True)]
         return cls(fields[0], fields[1], fields[2], fields[3], fields[4], fields[5])
 

@@ -104,8 +104,9 @@ class Server:
                 return _json({"instancesDeleted": deleted}) if deleted else web.Response(status=404)
             if len(parts) == 4 and parts[2] == "raiseEvent" and method == "POST":
                 return await self._raise(request, instance_id, parts[3])
-            if len(parts) == 3 and parts[2] == "terminate" and method == "POST":
-                outcome = self.host.engine.terminate(instance_id, request.query.get("reason", ""))
+            if len(parts) == 3 and parts[2] in ("terminate", "suspend", "resume") and method == "POST":
+                operation = getattr(self.host.engine, parts[2])
+                outcome = operation(instance_id, request.query.get("reason", ""))
                 return web.Response(status={"accepted": 202, "not_found": 404, "gone": 410}[outcome])
         return _json({"Message": f"devhost does not serve {method} {prefix}{tail}"}, status=404)
 
@@ -280,7 +281,10 @@ class Server:
         if spec.trigger_type == "timerTrigger":
             value = self.host.timer_request(past_due=False)
         elif spec.trigger_type == "eventGridTrigger":
-            value = decode_event_grid(json.loads(data) if isinstance(data, str) else data)
+            event = json.loads(data) if isinstance(data, str) else data
+            if not isinstance(event, dict):
+                return _json({"Message": "input must be one Event Grid event (JSON object)"}, 400)
+            value = decode_event_grid(event)
         else:
             return _json({"Message": f"devhost cannot invoke a {spec.trigger_type} function via the admin API"}, 400)
         engine = self.host.engine

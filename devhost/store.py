@@ -67,6 +67,12 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 """
 
+# Work of a suspended instance is held, not pending: it neither runs nor keeps the host from being idle.
+_NOT_SUSPENDED = (
+    "LEFT JOIN instances ON instances.instance_id = inbox.instance_id "
+    "WHERE instances.runtime_status IS NULL OR instances.runtime_status != 'Suspended'"
+)
+
 INSTANCE_COLUMNS = (
     "instance_id",
     "name",
@@ -235,8 +241,14 @@ class Store:
         )
 
     def next_inbox_instance(self) -> str | None:
-        found = self.rows("SELECT instance_id FROM inbox ORDER BY id LIMIT 1")
+        """The instance with the oldest message, skipping suspended ones (their messages wait for resume)."""
+        found = self.rows(f"SELECT inbox.instance_id FROM inbox {_NOT_SUSPENDED} ORDER BY inbox.id LIMIT 1")
         return found[0]["instance_id"] if found else None
+
+    def earliest_timer(self) -> str | None:
+        """The next fireAt among timers of instances that are not suspended."""
+        found = self.rows(f"SELECT MIN(timers.fire_at) AS t FROM timers {_NOT_SUSPENDED.replace('inbox', 'timers')}")
+        return found[0]["t"] if found else None
 
     def inbox_for(self, instance_id: str) -> list[sqlite3.Row]:
         return self.rows("SELECT * FROM inbox WHERE instance_id = ? ORDER BY id", (instance_id,))
@@ -256,6 +268,6 @@ class Store:
         """Queue sizes read as one snapshot (under the lock no transaction can move work between tables)."""
         with self.lock:
             return {
-                table: self.rows(f"SELECT COUNT(*) AS n FROM {table}")[0]["n"]
+                table: self.rows(f"SELECT COUNT(*) AS n FROM {table} {_NOT_SUSPENDED.replace('inbox', table)}")[0]["n"]
                 for table in ("inbox", "activities", "timers")
             }

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from dateutil.parser import isoparse
-
 
 def iso(when: datetime) -> str:
     """Format like the extension does for history timestamps and status times."""
@@ -14,5 +12,5 @@ def iso(when: datetime) -> str:
 
 def parse_iso(text: str) -> datetime:
     """Parse an ISO timestamp; naive values are taken as UTC (the SDK writes ``Z`` but users may not)."""
-    value = isoparse(text)
+    value = datetime.fromisoformat(text)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

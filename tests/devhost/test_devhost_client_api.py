@@ -133,3 +133,23 @@ def test_terminate_via_management_url(host: Host) -> None:
     assert response.status_code == 202
     assert host.get_instance("term")["runtimeStatus"] == "Terminated"
     assert requests.post(links["terminatePostUri"].replace("{text}", "x"), timeout=10).status_code == 410
+
+
+def test_suspend_holds_messages_until_resume(host: Host) -> None:
+    client = host.durable_client()
+    host.run_coroutine(client.start_new("wait_for_events", "sus"))
+    host.run_until_idle(30)
+    host.run_coroutine(client.suspend("sus", "maintenance"))
+    assert host.get_instance("sus")["runtimeStatus"] == "Suspended"
+    host.run_coroutine(client.raise_event("sus", "First", 1))
+    host.run_coroutine(client.raise_event("sus", "Second", 2))
+    host.run_until_idle(30)  # held messages do not count as pending work
+    assert host.get_instance("sus")["customStatus"] == {"stage": "waiting"}
+    with pytest.raises(Exception, match="already exists"):
+        host.run_coroutine(client.start_new("wait_for_events", "sus"))
+    host.run_coroutine(client.resume("sus", "done"))
+    host.run_until_idle(30)
+    assert host.get_instance("sus")["output"] == [1, 2]
+    host.run_coroutine(client.suspend("sus", "late"))  # 410 for a finished instance: not an error for the SDK
+    with pytest.raises(Exception, match="No instance"):
+        host.run_coroutine(client.suspend("nope", "x"))

@@ -160,7 +160,7 @@ def test_kill_9_inside_an_activity_reruns_it(cli: CliHost) -> None:
 def test_kill_9_while_a_timer_is_pending_rearms_it(cli: CliHost) -> None:
     cli.start()
     # A slow activity keeps the host busy, so virtual time cannot jump to timer_race's one-hour timeout yet.
-    cli.start_instance("kill_target", "busy", {"n": 1, "seconds": 1.5})
+    cli.start_instance("kill_target", "busy", {"n": 1, "seconds": 2.5})
     deadline = time.monotonic() + 20
     while "slow_step start 0" not in cli.log_lines():
         assert time.monotonic() < deadline

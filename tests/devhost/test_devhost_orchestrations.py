@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import requests
-from devhost_helpers import run, start
+from devhost_helpers import QUIET_SCHEDULE, SAMPLE_APP, run, start
 
 from devhost import Host, VirtualClock
 from devhost.timefmt import parse_iso
@@ -122,14 +123,34 @@ def test_continue_as_new_long_loop_of_200_activities(host: Host, activity_log: P
     assert len(activity_log.read_text().splitlines()) == 200
 
 
-def test_continue_as_new_carries_unprocessed_events(host: Host) -> None:
-    with host.hold_clock():
+def _raise_three_adds_at_once(host: Host) -> str:
+    """Start event_loop and raise three events before its first episode: all three land in one batch."""
+    with host.hold_clock(), host.engine.paused():
         instance_id = start(host, "event_loop", "adder", {"sum": 0, "target": 6, "generations": 0})
         client = host.durable_client()
         for value in (1, 2, 3):
             host.run_coroutine(client.raise_event(instance_id, "Add", value))
     host.run_until_idle(30)
+    return instance_id
+
+
+def test_continue_as_new_drops_received_but_unawaited_events_like_azure(host: Host) -> None:
+    instance_id = _raise_three_adds_at_once(host)
     status = host.get_instance(instance_id)
+    assert status["runtimeStatus"] == "Running"  # 2 and 3 were in the first execution's history: discarded
+    assert status["input"] == json.dumps({"sum": 1, "target": 6, "generations": 1})
+    # Events that arrive after the continue_as_new decision reach the new execution.
+    host.run_coroutine(host.durable_client().raise_event(instance_id, "Add", 5))
+    host.run_until_idle(30)
+    assert host.get_instance(instance_id)["output"] == {"sum": 6, "target": 6, "generations": 2}
+
+
+def test_continue_as_new_can_carry_unprocessed_events(tmp_path: Path, clock: VirtualClock) -> None:
+    settings = {"SWEEP_SCHEDULE": QUIET_SCHEDULE}
+    db = str(tmp_path / "keep.sqlite")
+    with Host(SAMPLE_APP, settings=settings, clock=clock, db_path=db, preserve_unprocessed_events=True) as host:
+        instance_id = _raise_three_adds_at_once(host)
+        status = host.get_instance(instance_id)
     assert status["runtimeStatus"] == "Completed"
     assert status["output"] == {"sum": 6, "target": 6, "generations": 3}
 

@@ -150,11 +150,6 @@ def host_settings(emu: Any, **overrides: str) -> dict[str, str]:
 def app_host(emu: Any, db_path: Path, settings: dict[str, str] | None = None, **host_kwargs: Any) -> Iterator[Host]:
     """The app in the local durable host, wired to ``emu`` and sharing its clock."""
     arm.reset_clients()
-    # The Durable SDK keeps one process-global aiohttp session, bound to the event loop of the
-    # host that first used it; a new host in the same process needs a new one.
-    from azure.durable_functions.models.utils import http_utils
-
-    http_utils._client_session = None
     h = Host(
         REPO, settings=host_settings(emu, **(settings or {})), clock=emu.clock, db_path=str(db_path), **host_kwargs
     )
