@@ -3,7 +3,8 @@
 Instance id: ``replication.ids.collection_instance_id`` of the source, so duplicate or concurrent
 triggers for one collection land on one instance. Lanes run in parallel as sub-orchestrations.
 
-Input: ``{"sourceCollectionId", "targets": [Target (with optional "tags" for its collection)], "copy": CopySettings}``.
+Input: ``{"sourceCollectionId", "targets": [Target (with optional "tags" for its collection)], "copy": CopySettings,
+"recent"?: {region: [copy outcomes]}}`` (``recent``: carried across ``continue_as_new``).
 """
 
 from __future__ import annotations
@@ -113,6 +114,7 @@ def replicate_collection(context: df.DurableOrchestrationContext) -> Generator[A
                     },
                     "copy": spec["copy"],
                     "instanceBase": lane["instanceId"],
+                    "recent": (spec.get("recent") or {}).get(lane["region"]) or [],
                 },
                 lane["instanceId"],
             )
@@ -134,7 +136,9 @@ def replicate_collection(context: df.DurableOrchestrationContext) -> Generator[A
         nudged += 1
     if nudged and ready:
         publish(phase="re-planning", lanes=lanes)
-        context.continue_as_new(spec)
+        # Carry what the lanes just confirmed, so the next round does not re-watch finished copies.
+        recent = {lane["region"]: out.get("recent") or [] for lane, out in zip(ready, outcomes, strict=True)}
+        context.continue_as_new({**spec, "recent": recent})
         return {}
     final = "done" if all(lane["state"] == "done" for lane in lanes) else "attention"
     publish(phase=final, lanes=lanes)
