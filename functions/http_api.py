@@ -143,7 +143,7 @@ async def http_start_replication(req: func.HttpRequest, client: df.DurableOrches
             copy = load_copy_settings()
         except SettingsError as error:
             raise ApiError(503, "Misconfigured", f"the app is misconfigured: {error}") from None
-        await ensure_replication(client, orchestration_input(source["id"], targets, copy, policy))
+        await ensure_replication(client, orchestration_input(source["id"], targets, copy, policy), by_person=True)
         return client.create_check_status_response(req, collection_instance_id(source["id"]))
     except ApiError as error:
         return error.response()

@@ -40,12 +40,27 @@ def runtime_status(status: Any) -> str | None:
     return str(getattr(runtime, "value", runtime))
 
 
-async def ensure_replication(client: df.DurableOrchestrationClient, payload: dict[str, Any]) -> str:
-    """``started``, ``nudged`` (it was running) or ``joined`` (a concurrent caller started it first)."""
+def stopped_for_a_person(status: Any) -> bool:
+    """The last run stopped a lane after a failure (``ON_COPY_FAILURE=stop``): it waits for a person."""
+    if runtime_status(status) != "Completed":
+        return False
+    lanes = (getattr(status, "custom_status", None) or {}).get("lanes") or []
+    return any(lane.get("state") == "stopped" for lane in lanes)
+
+
+async def ensure_replication(
+    client: df.DurableOrchestrationClient, payload: dict[str, Any], *, by_person: bool = False
+) -> str:
+    """``started``, ``nudged`` (it was running), ``joined`` (a concurrent caller started it first) or
+    ``held`` (a lane stopped for a person; only ``by_person``, the HTTP API, starts it again)."""
     instance_id = collection_instance_id(payload["sourceCollectionId"])
-    if runtime_status(await client.get_status(instance_id)) in ACTIVE:
+    status = await client.get_status(instance_id)
+    if runtime_status(status) in ACTIVE:
         await _nudge(client, instance_id)
         return "nudged"
+    if not by_person and stopped_for_a_person(status):
+        log.info("%s is held: a lane stopped after a failed copy and waits for a person", instance_id)
+        return "held"
     try:
         await client.start_new("replicate_collection", instance_id, payload)
         return "started"

@@ -99,12 +99,30 @@ def test_disk_failure_is_cleaned_up_retried_then_given_up_and_the_lane_moves_on(
 
 
 def test_on_failure_stop_waits_for_a_person(tmp_path):
-    docs, _, targets = run(
-        tmp_path, {"diskCopyFailureRate": 1.0}, {"MAX_COPY_ATTEMPTS": "1", "ON_COPY_FAILURE": "stop"}
-    )
-    lane = docs[0]["lanes"][0]
-    assert lane["state"] == "stopped" and "waiting for a person" in lane["reason"]
-    assert targets["vm0-rpc-westus2"] == []
+    """The lane stops; the sweep and events leave it alone; a person's API request starts it again."""
+    settings = {"MAX_COPY_ATTEMPTS": "1", "ON_COPY_FAILURE": "stop"}
+    emu = start_emulator(make_scenario(vms=1, points=2, faults={"diskCopyFailureRate": 1.0}))
+    try:
+        with app_host(emu, tmp_path / "host.db", settings) as host:
+            api = Api(host)
+            instance = api.start(sourceCollectionId=collection_id("vm0-rpc"), targetRegions=["westus2"]).json()["id"]
+            host.run_until_idle(timeout=120)
+            lane = api.get(instance).json()["lanes"][0]
+            assert lane["state"] == "stopped" and "waiting for a person" in lane["reason"]
+            assert _target_points(emu)["vm0-rpc-westus2"] == []
+
+            admin(emu, "POST", "/_emulator/faults", {"replace": True})
+            api.session.post(f"{api.base}/api/sweep", timeout=30)
+            host.run_until_idle(timeout=120)
+            assert host.get_instance("sweep")["output"]["stats"]["held"] == 1
+            assert api.get(instance).json()["lanes"][0]["state"] == "stopped"  # the sweep left it alone
+
+            assert api.start(sourceCollectionId=collection_id("vm0-rpc"), targetRegions=["westus2"]).status_code == 202
+            host.run_until_idle(timeout=120)
+            lane = api.get(instance).json()["lanes"][0]
+        assert [c["state"] for c in lane["copies"]] == ["succeeded", "succeeded"]
+    finally:
+        emu.stop()
 
 
 def test_some_disk_failures_end_copied_once_or_reported(tmp_path):
