@@ -62,9 +62,9 @@ def copy_restore_point(context: df.DurableOrchestrationContext) -> Generator[Any
 
     if spec.get("mode") == "recopy":
         publish(state="cleaning", reason="a failed copy is deleted before copying again")
-        gone = yield from _delete_and_wait(context, target_id)
-        if gone is not True:
-            return outcome("failed", 0, f"could not delete the failed copy: {gone}")
+        gone, why, transient = yield from _delete_and_wait(context, target_id)
+        if not gone:
+            return outcome("interrupted" if transient else "failed", 0, f"could not delete the failed copy: {why}")
 
     resume: dict[str, Any] = spec.get("resume") or {}
     attempt = int(resume.get("attempt") or 1)
@@ -104,16 +104,17 @@ def copy_restore_point(context: df.DurableOrchestrationContext) -> Generator[Any
         source_gone = yield from _source_gone(context, source["id"])
         if source_gone:
             failure = "the source restore point was deleted; it can no longer be copied"
+        publish(state="cleaning", reason=failure)
+        gone, why, transient = yield from _delete_and_wait(context, target_id)
         if source_gone or attempt >= int(settings["maxAttempts"]):
-            publish(state="cleaning", reason=failure)
-            gone = yield from _delete_and_wait(context, target_id)
-            note = "" if gone is True else f"; the failed copy could not be deleted: {gone}"
+            # Given up. A failed copy that could not be deleted now is deleted by a later run
+            # (the planner's cleanup), never left behind for good.
+            note = "" if gone else f"; the failed copy could not be deleted yet: {why}"
             tail = "" if source_gone else f" (gave up after {attempt} attempts)"
             return outcome("failed", attempt, f"{failure}{tail}{note}")
-        publish(state="cleaning", reason=failure)
-        gone = yield from _delete_and_wait(context, target_id)
-        if gone is not True:
-            return outcome("failed", attempt, f"{failure}; the failed copy could not be deleted: {gone}")
+        if not gone:
+            state = "interrupted" if transient else "failed"
+            return outcome(state, attempt, f"{failure}; the failed copy could not be deleted: {why}")
         publish(state="backoff", reason=failure)
         yield from sleep(context, backoff_seconds(attempt, base=300.0))
         attempt += 1
@@ -181,13 +182,18 @@ def _source_gone(context: df.DurableOrchestrationContext, source_id: str) -> Gen
     return bool(seen.get("ok")) and seen.get("value") is None
 
 
-def _delete_and_wait(context: df.DurableOrchestrationContext, restore_point_id: str) -> Generator[Any, Any, Any]:
-    """Delete a restore point and wait (durable timers) until ARM no longer has it. True, or the reason."""
+def _delete_and_wait(
+    context: df.DurableOrchestrationContext, restore_point_id: str
+) -> Generator[Any, Any, tuple[bool, str | None, bool]]:
+    """Delete a restore point and wait (durable timers) until ARM no longer has it.
+
+    ``(gone, reason, transient)``: ``transient`` when ARM was only unavailable, so the caller pauses
+    (a later run deletes it) rather than giving the restore point up."""
     for check in range(DELETE_CHECKS):
         result = yield from arm_activity(context, "delete_restore_point", {"restorePointId": restore_point_id})
         if not result.get("ok"):
-            return describe(result)
+            return False, describe(result), (result.get("error") or {}).get("kind") in TRANSIENT
         if result.get("value") is True:
-            return True
+            return True, None, False
         yield from sleep(context, min(300.0, 15.0 * (2**check)))
-    return "still present after repeated deletes"
+    return False, "still present after repeated deletes", True

@@ -47,6 +47,7 @@ class PlannedCopy:
     state: CopyState
     target_id: str | None = None
     reason: str | None = None
+    given_up: bool = False  # this run gave up on it: its failed copy is only ever cleaned up
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,9 @@ def plan_lane(
         existing = targets.get(key)
         if existing is not None:
             if existing["provisioningState"].lower() == "failed":
-                copies.append(PlannedCopy(point, CopyState.FAILED_TARGET, existing["id"], "the copy failed"))
+                copies.append(
+                    PlannedCopy(point, CopyState.FAILED_TARGET, existing["id"], "the copy failed", key in given_up)
+                )
             elif i == newest and key not in confirmed:
                 copies.append(PlannedCopy(point, CopyState.UNCONFIRMED, existing["id"]))
             else:
@@ -158,7 +161,7 @@ def plan_lane(
 def _next_action(copies: list[PlannedCopy], newest: int) -> Action | None:
     for i, c in enumerate(copies):
         if c.state is CopyState.FAILED_TARGET:
-            kind = ActionKind.RECOPY if i == newest else ActionKind.CLEANUP
+            kind = ActionKind.RECOPY if i == newest and not c.given_up else ActionKind.CLEANUP
             return Action(kind, c.source, c.target_id)
     for c in copies:
         if c.state is CopyState.UNCONFIRMED:

@@ -94,6 +94,12 @@ def test_failed_newest_copy_is_recopied_and_stale_failed_copy_is_cleaned_up():
     assert cleanup.next.kind is ActionKind.CLEANUP and cleanup.next.source["name"] == "rp1"
 
 
+def test_a_given_up_failed_copy_is_only_cleaned_up_never_recopied_in_the_same_run():
+    key = normalize(rp(2)["id"])
+    plan = plan_lane(source(rp(1), rp(2)), target(copy_of(1), copy_of(2, "Failed")), "westus2", frozenset({key}))
+    assert plan.next.kind is ActionKind.CLEANUP and plan.next.source["name"] == "rp2"
+
+
 def test_source_being_created_holds_the_lane_rather_than_being_skipped():
     plan = plan_lane(source(rp(1), rp(2, "Creating"), rp(3)), target(copy_of(1)), "westus2")
     assert plan.next.kind is ActionKind.MONITOR
