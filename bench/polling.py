@@ -22,6 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench import publish  # noqa: E402
 from emulator import start_emulator  # noqa: E402
 from tests.e2e.conftest import Api, admin, app_host, collection_id, make_scenario  # noqa: E402
 
@@ -85,10 +86,7 @@ def main() -> int:
     lines.append(
         "6-hour bounds (notice within max(10 min, 5%), at most 1/50 of the GETs): " + ("met" if ok else "MISSED")
     )
-    text = "\n".join(lines)
-    print(text)
-    args.out.write_text(text + "\n")
-    return 0 if ok else 1
+    return publish(lines, args.out, ok)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ import requests
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench import publish  # noqa: E402
 from demo.stack import HOST_READY, wait_ready  # noqa: E402
 from emulator import ScaledClock, start_emulator  # noqa: E402
 from replication.ids import normalize  # noqa: E402
@@ -230,10 +231,7 @@ def main() -> int:
     ]
     ok = duplicates == 0 and failed_left == 0 and not stuck and not uncovered and other == 0
     lines.append("RESULT: " + ("pass" if ok else "FAIL"))
-    text = "\n".join(lines)
-    print(text)
-    args.out.write_text(text + "\n")
-    return 0 if ok else 1
+    return publish(lines, args.out, ok)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench import publish  # noqa: E402
 from emulator import start_emulator  # noqa: E402
 from tests.e2e.conftest import SUB, Api, admin, app_host, make_scenario  # noqa: E402
 
@@ -78,10 +79,7 @@ def main() -> int:
         sweep["runtimeStatus"] == "Completed" and stats.get("started") == args.in_scope and max(durations.seconds) < 120
     )
     lines.append("RESULT: " + ("pass (no invocation near 2 minutes)" if ok else "FAIL"))
-    text = "\n".join(lines)
-    print(text)
-    args.out.write_text(text + "\n")
-    return 0 if ok else 1
+    return publish(lines, args.out, ok)
 
 
 if __name__ == "__main__":
