@@ -220,7 +220,12 @@ def test_unreadable_progress_mid_copy_never_deletes_or_restarts_the_copy(tmp_pat
         with app_host(emu, tmp_path / "host.db") as host:
             api = Api(host)
             instance = api.start(sourceCollectionId=collection_id("vm0-rpc"), targetRegions=["westus2"]).json()["id"]
-            time.sleep(1.0)  # ~10 simulated minutes: the copy is running and being watched
+            # Wait (real time, bounded) until the copy is running in Azure's view, then let it run a little.
+            deadline = time.monotonic() + 30
+            while not admin(emu, "GET", "/_emulator/copies")["value"] and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert admin(emu, "GET", "/_emulator/copies")["value"], "the copy never started"
+            time.sleep(0.5)  # ~5 simulated minutes into an 87-minute copy: it is being watched
             admin(
                 emu,
                 "POST",
