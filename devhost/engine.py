@@ -14,7 +14,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -106,28 +106,23 @@ class Engine:
             self._cond.notify_all()
 
     @contextmanager
-    def paused(self) -> Iterator[None]:
-        """Hold the dispatcher (no episodes, activities or timers) e.g. to let several messages queue up."""
+    def _counted(self, counter: str) -> Iterator[None]:
         with self._cond:
-            self._paused += 1
+            setattr(self, counter, getattr(self, counter) + 1)
         try:
             yield
         finally:
             with self._cond:
-                self._paused -= 1
+                setattr(self, counter, getattr(self, counter) - 1)
                 self._cond.notify_all()
 
-    @contextmanager
-    def busy(self) -> Iterator[None]:
+    def paused(self) -> AbstractContextManager[None]:
+        """Hold the dispatcher (no episodes, activities or timers) e.g. to let several messages queue up."""
+        return self._counted("_paused")
+
+    def busy(self) -> AbstractContextManager[None]:
         """Marks an in-flight invocation/request: virtual time must not jump while one runs."""
-        with self._cond:
-            self._in_flight += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._in_flight -= 1
-                self._cond.notify_all()
+        return self._counted("_in_flight")
 
     # ------------------------------------------------------------------ client operations
 

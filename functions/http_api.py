@@ -20,15 +20,14 @@ import azure.functions as func
 from replication import arm
 from replication.dry_run import dry_run
 from replication.ids import collection_instance_id
-from replication.model import CollectionInfo, Target
-from replication.policy import Policy, load_policy
-from replication.regions import normalize_region
-from replication.requests import StartRequest, ValidationError, parse_start_request
+from replication.model import CollectionInfo
+from replication.policy import OutOfScope, Policy, load_policy
+from replication.requests import ValidationError, parse_start_request
 from replication.settings import SettingsError, load_copy_settings
 from replication.status import progress_document
 
-from .starter import ensure_replication, orchestration_input
-from .sweep import start_sweep, sweep_units
+from .starter import ensure_replication, orchestration_input, status_dict
+from .sweep import start_sweep
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
@@ -95,31 +94,6 @@ async def _read_source(policy: Policy, source_id: str) -> CollectionInfo:
     return collection
 
 
-def _targets(request: StartRequest, policy: Policy, source: CollectionInfo) -> list[Target]:
-    """The policy's targets, or the subset the caller named (which must be the policy's)."""
-    targets = policy.targets_for(source)
-    if request.regions is None:
-        chosen = targets
-    else:
-        by_region = {t["region"]: t for t in targets}
-        chosen = []
-        for i, region in enumerate(request.regions):
-            if region == normalize_region(source["location"]):
-                raise ApiError(400, "InvalidRequest", f"'{region}' is the source's own region", f"targetRegions[{i}]")
-            if region not in by_region:
-                raise ApiError(
-                    403, "OutOfScope", f"'{region}' is not a target region of the policy", f"targetRegions[{i}]"
-                )
-            chosen.append(by_region[region])
-    for field, key, wanted in (
-        ("targetResourceGroup", "resourceGroup", request.resource_group),
-        ("targetSubscriptionId", "subscriptionId", request.subscription_id),
-    ):
-        if wanted is not None and any(t[key].lower() != wanted.lower() for t in chosen):  # type: ignore[literal-required]
-            raise ApiError(403, "OutOfScope", f"'{wanted}' is not where the policy puts these copies", field)
-    return chosen
-
-
 @bp.route(route="replications", methods=["POST"])
 @bp.durable_client_input(client_name="client")
 async def http_start_replication(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
@@ -136,7 +110,12 @@ async def http_start_replication(req: func.HttpRequest, client: df.DurableOrches
             instance, _ = await start_sweep(client)
             return client.create_check_status_response(req, instance)
         source = await _read_source(policy, request.source_collection_id)
-        targets = _targets(request, policy, source)
+        try:
+            targets = policy.choose_targets(source, request.regions, request.resource_group, request.subscription_id)
+        except ValidationError as error:
+            raise ApiError(400, "InvalidRequest", str(error), error.field) from None
+        except OutOfScope as error:
+            raise ApiError(403, "OutOfScope", str(error), error.field) from None
         if request.dry_run:
             return _json(200, await asyncio.to_thread(dry_run, source, targets, arm.read_collection))
         try:
@@ -155,7 +134,7 @@ async def _dry_run_policy(policy: Policy) -> dict[str, Any]:
     """Plans for the policy's collections, the first MAX_DRY_RUN_COLLECTIONS of them."""
     plans: list[dict[str, Any]] = []
     truncated = False
-    for unit in sweep_units(policy):
+    for unit in policy.sweep_units():
         if "collectionIds" in unit:
             found = [await asyncio.to_thread(arm.read_collection, c) for c in unit["collectionIds"]]
             items = [c for c in found if c is not None]
@@ -175,27 +154,13 @@ async def _dry_run_policy(policy: Policy) -> dict[str, Any]:
     return {"dryRun": True, "collections": plans, "truncated": truncated}
 
 
-def _status_dict(status: Any) -> dict[str, Any] | None:
-    if not status or not getattr(status, "instance_id", None):
-        return None
-    runtime = status.runtime_status
-    return {
-        "instanceId": status.instance_id,
-        "runtimeStatus": getattr(runtime, "value", runtime),
-        "customStatus": status.custom_status,
-        "output": status.output,
-        "createdTime": status.created_time.isoformat() if status.created_time else None,
-        "lastUpdatedTime": status.last_updated_time.isoformat() if status.last_updated_time else None,
-    }
-
-
 @bp.route(route="replications", methods=["GET"])
 @bp.durable_client_input(client_name="client")
 async def http_list_replications(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """Every replication (one per source collection) with its state."""
     rows = []
     for status in await client.get_status_all():
-        item = _status_dict(status)
+        item = status_dict(status)
         if item is None or not _INSTANCE_ID.match(item["instanceId"]):
             continue
         custom = item.get("customStatus") or {}
@@ -223,20 +188,20 @@ async def http_get_replication(req: func.HttpRequest, client: df.DurableOrchestr
     instance_id = req.route_params.get("instanceId", "")
     if not _INSTANCE_ID.match(instance_id):
         return ApiError(404, "NotFound", "no replication with that id", "instanceId").response()
-    collection = _status_dict(await client.get_status(instance_id))
+    collection = status_dict(await client.get_status(instance_id))
     if collection is None:
         return ApiError(404, "NotFound", f"no replication '{instance_id}'", "instanceId").response()
     custom = collection.get("customStatus") or {}
     lanes = []
     copies: dict[str, dict[str, Any]] = {}
     for lane_ref in custom.get("lanes") or []:
-        lane = _status_dict(await client.get_status(lane_ref.get("instanceId", "")))
+        lane = status_dict(await client.get_status(lane_ref.get("instanceId", "")))
         if lane is None:
             continue
         lanes.append(lane)
         current = (lane.get("customStatus") or {}).get("current") or {}
         if current.get("instanceId"):
-            copy = _status_dict(await client.get_status(current["instanceId"]))
+            copy = status_dict(await client.get_status(current["instanceId"]))
             if copy is not None:
                 copies[current["instanceId"]] = copy
     return _json(200, progress_document(collection, lanes, copies))

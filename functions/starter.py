@@ -33,11 +33,24 @@ def orchestration_input(
     return {"sourceCollectionId": source_id, "targets": targets, "copy": settings}
 
 
-def runtime_status(status: Any) -> str | None:
+def status_dict(status: Any) -> dict[str, Any] | None:
+    """A Durable status object as plain JSON, or None when the instance does not exist."""
     if not status or not getattr(status, "instance_id", None):
         return None
     runtime = status.runtime_status
-    return str(getattr(runtime, "value", runtime))
+    return {
+        "instanceId": status.instance_id,
+        "runtimeStatus": str(getattr(runtime, "value", runtime)),
+        "customStatus": status.custom_status,
+        "output": status.output,
+        "createdTime": status.created_time.isoformat() if status.created_time else None,
+        "lastUpdatedTime": status.last_updated_time.isoformat() if status.last_updated_time else None,
+    }
+
+
+def runtime_status(status: Any) -> str | None:
+    item = status_dict(status)
+    return item["runtimeStatus"] if item else None
 
 
 def stopped_for_a_person(status: Any) -> bool:

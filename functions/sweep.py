@@ -19,7 +19,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from replication import arm
-from replication.policy import Policy, load_policy
+from replication.policy import SWEEP_CHUNK, load_policy
 from replication.settings import SettingsError, load_copy_settings
 
 from .starter import ACTIVE, ensure_replication, payload_for, runtime_status
@@ -28,21 +28,7 @@ bp = df.Blueprint()
 log = logging.getLogger(__name__)
 
 SWEEP_INSTANCE = "sweep"
-CHUNK = 100
-
-
-def sweep_units(policy: Policy) -> list[dict[str, Any]]:
-    """What to list: whole subscriptions, resource groups not inside them, explicit collections."""
-    units: list[dict[str, Any]] = [{"subscriptionId": s} for s in sorted(policy.subscriptions)]
-    units += [
-        {"subscriptionId": s, "resourceGroup": g}
-        for s, g in sorted(policy.resource_groups)
-        if s not in policy.subscriptions
-    ]
-    explicit = sorted(c for c in policy.collections if not policy.covers_location_without(c))
-    for i in range(0, len(explicit), CHUNK):
-        units.append({"collectionIds": explicit[i : i + CHUNK]})
-    return units
+CHUNK = SWEEP_CHUNK  # collections per sweep_page activity
 
 
 async def start_sweep(client: df.DurableOrchestrationClient) -> tuple[str, bool]:
@@ -52,7 +38,7 @@ async def start_sweep(client: df.DurableOrchestrationClient) -> tuple[str, bool]
         raise SettingsError("REPLICATION_POLICY: no replication policy is configured")
     if runtime_status(await client.get_status(SWEEP_INSTANCE)) in ACTIVE:
         return SWEEP_INSTANCE, False
-    await client.start_new("sweep", SWEEP_INSTANCE, {"units": sweep_units(policy), "unit": 0, "stats": {}})
+    await client.start_new("sweep", SWEEP_INSTANCE, {"units": policy.sweep_units(), "unit": 0, "stats": {}})
     return SWEEP_INSTANCE, True
 
 

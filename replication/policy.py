@@ -40,7 +40,7 @@ from .ids import (
 )
 from .model import CollectionInfo, Target
 from .regions import is_region, normalize_region
-from .requests import ValidationError
+from .requests import ValidationError, checked
 from .settings import SettingsError, _setting
 
 TEMPLATE_KEYS = ("sourceSubscriptionId", "sourceResourceGroup", "sourceCollectionName", "region")
@@ -48,6 +48,17 @@ _TEMPLATE = re.compile(r"\{([^{}]*)\}")
 _RG_ID = re.compile(r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)$", re.IGNORECASE)
 MAX_TARGETS = 10
 MAX_TAGS = 50
+
+
+SWEEP_CHUNK = 100  # explicit collections per sweep unit (one short activity each)
+
+
+class OutOfScope(ValueError):
+    """A request the policy does not allow (a 403 for a caller); ``field`` names what is at fault."""
+
+    def __init__(self, field: str | None, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -126,6 +137,46 @@ class Policy:
             out.append(target)
         return out
 
+    def choose_targets(
+        self,
+        collection: CollectionInfo,
+        regions: tuple[str, ...] | None = None,
+        resource_group: str | None = None,
+        subscription_id: str | None = None,
+    ) -> list[Target]:
+        """The policy's targets for a source, or the subset a caller named. Naming a region, group or
+        subscription the policy does not use is OutOfScope; naming the source's own region, invalid."""
+        targets = self.targets_for(collection)
+        chosen = targets
+        if regions is not None:
+            by_region = {t["region"]: t for t in targets}
+            chosen = []
+            for i, region in enumerate(regions):
+                if region == normalize_region(collection["location"]):
+                    raise ValidationError(f"targetRegions[{i}]", f"'{region}' is the source's own region")
+                if region not in by_region:
+                    raise OutOfScope(f"targetRegions[{i}]", f"'{region}' is not a target region of the policy")
+                chosen.append(by_region[region])
+        for field, wanted, actual in (
+            ("targetResourceGroup", resource_group, [t["resourceGroup"] for t in chosen]),
+            ("targetSubscriptionId", subscription_id, [t["subscriptionId"] for t in chosen]),
+        ):
+            if wanted is not None and any(a.lower() != wanted.lower() for a in actual):
+                raise OutOfScope(field, f"'{wanted}' is not where the policy puts these copies")
+        return chosen
+
+    def sweep_units(self) -> list[dict[str, Any]]:
+        """What a sweep lists: whole subscriptions, resource groups not inside them, explicit collections."""
+        units: list[dict[str, Any]] = [{"subscriptionId": s} for s in sorted(self.subscriptions)]
+        units += [
+            {"subscriptionId": s, "resourceGroup": g}
+            for s, g in sorted(self.resource_groups)
+            if s not in self.subscriptions
+        ]
+        explicit = sorted(c for c in self.collections if not self.covers_location_without(c))
+        units += [{"collectionIds": explicit[i : i + SWEEP_CHUNK]} for i in range(0, len(explicit), SWEEP_CHUNK)]
+        return units
+
 
 def _check_template(field: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
@@ -167,10 +218,7 @@ def parse_policy(data: Any) -> Policy:
         raise ValidationError(f"sources.{unknown[0]}", "unknown field")
     subscriptions = set()
     for i, sub in enumerate(_string_list(sources, "subscriptions", "sources.subscriptions")):
-        try:
-            subscriptions.add(check_subscription_id(sub).lower())
-        except InvalidResourceId as error:
-            raise ValidationError(f"sources.subscriptions[{i}]", str(error)) from None
+        subscriptions.add(checked(f"sources.subscriptions[{i}]", check_subscription_id, sub).lower())
     groups = set()
     for i, rg in enumerate(_string_list(sources, "resourceGroups", "sources.resourceGroups")):
         match = _RG_ID.match(rg.strip())
@@ -178,18 +226,12 @@ def parse_policy(data: Any) -> Policy:
             raise ValidationError(
                 f"sources.resourceGroups[{i}]", f"'{rg}' is not /subscriptions/<id>/resourceGroups/<name>"
             )
-        try:
-            check_subscription_id(match.group(1))
-            check_resource_group(match.group(2))
-        except InvalidResourceId as error:
-            raise ValidationError(f"sources.resourceGroups[{i}]", str(error)) from None
+        checked(f"sources.resourceGroups[{i}]", check_subscription_id, match.group(1))
+        checked(f"sources.resourceGroups[{i}]", check_resource_group, match.group(2))
         groups.add((match.group(1).lower(), match.group(2).lower()))
     collections = set()
     for i, cid in enumerate(_string_list(sources, "collections", "sources.collections")):
-        try:
-            collections.add(normalize(parse_collection_id(cid).id))
-        except InvalidResourceId as error:
-            raise ValidationError(f"sources.collections[{i}]", str(error)) from None
+        collections.add(normalize(checked(f"sources.collections[{i}]", parse_collection_id, cid).id))
     if not (subscriptions or groups or collections):
         raise ValidationError("sources", "name at least one subscription, resource group or collection")
     tags = _tags(sources.get("tags", {}), "sources.tags")
@@ -217,16 +259,10 @@ def parse_policy(data: Any) -> Policy:
         seen.add(region)
         subscription = _check_template(f"{field}.subscriptionId", t.get("subscriptionId", "{sourceSubscriptionId}"))
         if "{" not in subscription:
-            try:
-                check_subscription_id(subscription)
-            except InvalidResourceId as error:
-                raise ValidationError(f"{field}.subscriptionId", str(error)) from None
+            checked(f"{field}.subscriptionId", check_subscription_id, subscription)
         group = _check_template(f"{field}.resourceGroup", t.get("resourceGroup"))
         if "{" not in group:
-            try:
-                check_resource_group(group)
-            except InvalidResourceId as error:
-                raise ValidationError(f"{field}.resourceGroup", str(error)) from None
+            checked(f"{field}.resourceGroup", check_resource_group, group)
         copy_tags = _string_list(t, "copyTags", f"{field}.copyTags")
         rules.append(
             TargetRule(region, subscription, group, tuple(copy_tags), _tags(t.get("addTags", {}), f"{field}.addTags"))

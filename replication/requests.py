@@ -6,13 +6,15 @@ a stack trace, and never as an orchestration that fails hours later on an ARM er
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from .ids import InvalidResourceId, check_resource_group, check_subscription_id, parse_collection_id
 from .regions import is_region, normalize_region
 
 MAX_TARGETS = 10
+T = TypeVar("T")
 
 
 class ValidationError(ValueError):
@@ -23,6 +25,14 @@ class ValidationError(ValueError):
 
     def to_json(self) -> dict[str, Any]:
         return {"error": {"code": "InvalidRequest", "field": self.field, "message": str(self)}}
+
+
+def checked(field: str, check: Callable[[Any], T], value: Any) -> T:
+    """Run an id or name check; its refusal becomes a ValidationError naming ``field``."""
+    try:
+        return check(value)
+    except InvalidResourceId as error:
+        raise ValidationError(field, str(error)) from None
 
 
 @dataclass(frozen=True)
@@ -64,10 +74,7 @@ def parse_start_request(body: Any) -> StartRequest:
         return StartRequest(None, None, None, None, dry_run)
     if not isinstance(source_id, str):
         raise ValidationError("sourceCollectionId", 'required (or "all": true): the id of a restore point collection')
-    try:
-        source = parse_collection_id(source_id)
-    except InvalidResourceId as error:
-        raise ValidationError("sourceCollectionId", str(error)) from None
+    source = checked("sourceCollectionId", parse_collection_id, source_id)
 
     regions: tuple[str, ...] | None = None
     if "targetRegions" in body:
@@ -86,14 +93,8 @@ def parse_start_request(body: Any) -> StartRequest:
         regions = tuple(seen)
     group = body.get("targetResourceGroup")
     if group is not None:
-        try:
-            check_resource_group(group)
-        except InvalidResourceId as error:
-            raise ValidationError("targetResourceGroup", str(error)) from None
+        checked("targetResourceGroup", check_resource_group, group)
     subscription = body.get("targetSubscriptionId")
     if subscription is not None:
-        try:
-            check_subscription_id(subscription)
-        except InvalidResourceId as error:
-            raise ValidationError("targetSubscriptionId", str(error)) from None
+        checked("targetSubscriptionId", check_subscription_id, subscription)
     return StartRequest(source.id, regions, group, subscription, dry_run)

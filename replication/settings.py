@@ -11,9 +11,6 @@ import os
 from dataclasses import dataclass
 
 DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
-# The timer binding reads %SWEEP_SCHEDULE% from the app settings itself (the host refuses to start
-# the function when it is unset), so this default lives in the deployment and the example settings.
-DEFAULT_SWEEP_SCHEDULE = "0 0 */6 * * *"
 
 
 class SettingsError(ValueError):

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from replication.policy import load_policy, parse_policy
+from replication.policy import OutOfScope, load_policy, parse_policy
 from replication.requests import ValidationError
 from replication.settings import SettingsError
 
@@ -133,3 +133,42 @@ def test_any_document_is_accepted_or_refused_naming_a_field(doc):
         parse_policy(doc)
     except ValidationError as error:
         assert error.field
+
+
+def test_choose_targets_allows_only_the_policys_targets():
+    policy = parse_policy(GOOD)
+    source = collection()
+    assert [t["region"] for t in policy.choose_targets(source)] == ["westus2", "northeurope"]
+    assert [t["region"] for t in policy.choose_targets(source, ("northeurope",))] == ["northeurope"]
+    assert policy.choose_targets(source, ("westus2",), "RG-APP-DR")[0]["resourceGroup"] == "rg-app-dr"
+    for args, field in [
+        ((("eastasia",),), "targetRegions[0]"),
+        ((("westus2",), "rg-elsewhere"), "targetResourceGroup"),
+        ((None, None, OTHER), "targetSubscriptionId"),  # westus2's copies stay in the source subscription
+    ]:
+        with pytest.raises(OutOfScope) as error:
+            policy.choose_targets(source, *args)
+        assert error.value.field == field
+    with pytest.raises(ValidationError) as invalid:
+        policy.choose_targets(source, ("eastus",))
+    assert invalid.value.field == "targetRegions[0]"
+
+
+def test_sweep_units_list_each_place_once():
+    policy = parse_policy(
+        {
+            "sources": {
+                "subscriptions": [OTHER],
+                "resourceGroups": [
+                    f"/subscriptions/{SUB}/resourceGroups/rg-app",
+                    f"/subscriptions/{OTHER}/resourceGroups/x",
+                ],
+                "collections": [cid("inside-sub", sub=OTHER), *[cid(f"c{i}", rg="rg-solo") for i in range(150)]],
+            },
+            "targets": [{"region": "westus2", "resourceGroup": "dr"}],
+        }
+    )
+    units = policy.sweep_units()
+    assert units[:2] == [{"subscriptionId": OTHER}, {"subscriptionId": SUB, "resourceGroup": "rg-app"}]
+    explicit = [u["collectionIds"] for u in units[2:]]
+    assert [len(chunk) for chunk in explicit] == [100, 50]  # the one inside OTHER is listed with its subscription
