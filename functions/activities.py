@@ -14,6 +14,8 @@ import azure.durable_functions as df
 
 from replication import arm
 from replication.ids import InvalidResourceId, parse_collection_id
+from replication.lanes import collection_summary
+from replication.lanes import read_lane as read_and_plan_lane
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
@@ -39,15 +41,46 @@ def read_collection(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="payload")
+def read_source(payload: dict[str, Any]) -> dict[str, Any]:
+    """A collection without its restore points (what starting lanes needs), or ``value: null``."""
+
+    def work() -> dict[str, Any] | None:
+        found = arm.read_collection(payload["collectionId"])
+        return None if found is None else collection_summary(found)
+
+    return _envelope("read_source", work)
+
+
+@bp.activity_trigger(input_name="payload")
+def read_lane(payload: dict[str, Any]) -> dict[str, Any]:
+    """Read a lane's source and target collections and plan it; only the plan's decision comes back
+    (``replication.lanes``), or ``value: null`` when the source collection is gone."""
+    return _envelope(
+        "read_lane",
+        lambda: read_and_plan_lane(
+            payload["sourceCollectionId"],
+            payload["targetCollectionId"],
+            payload["region"],
+            payload.get("givenUp"),
+            payload.get("confirmed"),
+            payload.get("refused"),
+            payload.get("recent"),
+        ),
+    )
+
+
+@bp.activity_trigger(input_name="payload")
 def ensure_target_collection(payload: dict[str, Any]) -> dict[str, Any]:
-    """Create the target collection bound to the source, or confirm the existing one."""
+    """Create the target collection bound to the source, or confirm the existing one (its summary)."""
     return _envelope(
         "ensure_target_collection",
-        lambda: arm.ensure_target_collection(
-            payload["source"],
-            parse_collection_id(payload["targetCollectionId"]),
-            payload["region"],
-            payload.get("tags") or {},
+        lambda: collection_summary(
+            arm.ensure_target_collection(
+                payload["source"],
+                parse_collection_id(payload["targetCollectionId"]),
+                payload["region"],
+                payload.get("tags") or {},
+            )
         ),
     )
 

@@ -48,4 +48,16 @@ async def eventgrid_restore_point_written(event: func.EventGridEvent, client: df
         log.info("event %s ignored: %s: %s", event.id, collection_id, reason)
         return
     outcome = await ensure_replication(client, payload_for(collection, policy, load_copy_settings()))
+    if outcome == "settling":
+        # The run was about to end: the nudge may land after its last look. Failing the delivery makes
+        # Event Grid deliver it again (its retry schedule starts at 10 s), when the run has either
+        # re-planned or ended, and a new run is started.
+        log.warning(
+            "event %s: replication of %s was finishing; asking Event Grid to deliver again", event.id, collection_id
+        )
+        raise RedeliverLater(f"replication of {collection_id} was finishing")
     log.info("event %s: replication of %s %s", event.id, collection_id, outcome)
+
+
+class RedeliverLater(Exception):
+    """Raised so that Event Grid delivers an event again (any function failure makes it retry)."""

@@ -19,7 +19,8 @@ import azure.functions as func
 
 from replication import arm
 from replication.dry_run import dry_run
-from replication.ids import collection_instance_id
+from replication.ids import collection_instance_id, normalize
+from replication.lanes import read_lane
 from replication.model import CollectionInfo
 from replication.policy import OutOfScope, Policy, load_policy
 from replication.requests import ValidationError, parse_start_request
@@ -192,19 +193,58 @@ async def http_get_replication(req: func.HttpRequest, client: df.DurableOrchestr
     if collection is None:
         return ApiError(404, "NotFound", f"no replication '{instance_id}'", "instanceId").response()
     custom = collection.get("customStatus") or {}
-    lanes = []
+    lanes: list[dict[str, Any]] = []
     copies: dict[str, dict[str, Any]] = {}
+    views: dict[str, dict[str, Any] | str] = {}
     for lane_ref in custom.get("lanes") or []:
-        lane = status_dict(await client.get_status(lane_ref.get("instanceId", "")))
+        raw = await client.get_status(lane_ref.get("instanceId", ""), show_input=True)
+        lane = status_dict(raw)
         if lane is None:
             continue
         lanes.append(lane)
-        current = (lane.get("customStatus") or {}).get("current") or {}
+        lane_custom = lane.get("customStatus") or {}
+        current = lane_custom.get("current") or {}
         if current.get("instanceId"):
             copy = status_dict(await client.get_status(current["instanceId"]))
             if copy is not None:
                 copies[current["instanceId"]] = copy
-    return _json(200, progress_document(collection, lanes, copies))
+        views[lane["instanceId"]] = await _lane_view(lane, getattr(raw, "input_", None))
+    return _json(200, progress_document(collection, lanes, copies, views))
+
+
+async def _lane_view(lane: dict[str, Any], lane_input: Any) -> dict[str, Any] | str:
+    """The lane's copies, planned from Azure now with what the lane learnt (its given-up copies,
+    refusals and recent outcomes, from its output when it ended, else from its input)."""
+    spec = _as_json(lane_input)
+    learnt = lane.get("output") if isinstance(lane.get("output"), dict) and lane["output"] else spec
+    spec_lane = spec.get("lane") or {}
+    if not spec_lane.get("sourceCollectionId") or not spec_lane.get("targetCollectionId"):
+        return "the lane has not started yet"
+    recent = learnt.get("recent") or []
+    try:
+        view = await asyncio.to_thread(
+            read_lane,
+            spec_lane["sourceCollectionId"],
+            spec_lane["targetCollectionId"],
+            spec_lane["region"],
+            learnt.get("givenUp") or {},
+            [normalize(r["sourceRestorePointId"]) for r in recent if r.get("state") == "succeeded"],
+            learnt.get("refused") or [],
+            {normalize(r["sourceRestorePointId"]): r for r in recent},
+            rows=True,
+        )
+    except arm.ArmFailure as failure:
+        return f"could not read the lane from Azure now: {failure.kind}"
+    return view if view is not None else "the source collection no longer exists"
+
+
+def _as_json(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return {}
+    return value if isinstance(value, dict) else {}
 
 
 @bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

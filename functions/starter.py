@@ -64,13 +64,30 @@ def stopped_for_a_person(status: Any) -> bool:
 async def ensure_replication(
     client: df.DurableOrchestrationClient, payload: dict[str, Any], *, by_person: bool = False
 ) -> str:
-    """``started``, ``nudged`` (it was running), ``joined`` (a concurrent caller started it first) or
-    ``held`` (a lane stopped for a person; only ``by_person``, the HTTP API, starts it again)."""
+    """Make sure the collection's one orchestration will see what is in Azure now. Returns:
+
+    * ``started`` (nothing was running), ``joined`` (a concurrent caller started it first);
+    * ``nudged``: it was running and got a ``restorePointWritten`` event, which it acts on before it ends;
+    * ``settling``: it was running but about to end (``phase: settling``), so the nudge may arrive after
+      its last look: the caller should ask again later (Event Grid: fail the delivery so it redelivers);
+    * ``suspended``: a person suspended it; the nudge waits in its queue until they resume it;
+    * ``held``: a lane stopped for a person (``ON_COPY_FAILURE=stop``); only ``by_person``, the HTTP
+      API, starts it again.
+
+    A run that Failed or was Terminated is started afresh: planning from Azure makes a new run safe.
+    """
     instance_id = collection_instance_id(payload["sourceCollectionId"])
     status = await client.get_status(instance_id)
-    if runtime_status(status) in ACTIVE:
+    state = runtime_status(status)
+    if state == "Suspended":
         await _nudge(client, instance_id)
-        return "nudged"
+        log.info("%s is suspended: nudged, it acts when resumed", instance_id)
+        return "suspended"
+    if state in ACTIVE:
+        settling = (getattr(status, "custom_status", None) or {}).get("phase") == "settling"
+        if await _nudge(client, instance_id):
+            return "settling" if settling else "nudged"
+        status = await client.get_status(instance_id)  # it ended between the look and the nudge
     if not by_person and stopped_for_a_person(status):
         log.info("%s is held: a lane stopped after a failed copy and waits for a person", instance_id)
         return "held"
@@ -84,11 +101,14 @@ async def ensure_replication(
         raise
 
 
-async def _nudge(client: df.DurableOrchestrationClient, instance_id: str) -> None:
+async def _nudge(client: df.DurableOrchestrationClient, instance_id: str) -> bool:
+    """Raise the nudge; False when the instance had already ended (the SDK raises for 410 and 404)."""
     try:
         await client.raise_event(instance_id, NUDGE_EVENT, {"reason": "restore point written"})
-    except Exception as error:  # finished between the check and the event: the next trigger starts it
-        log.info("could not nudge %s: %s", instance_id, error)
+    except Exception as error:
+        log.info("could not nudge %s: %s", instance_id, type(error).__name__)
+        return False
+    return True
 
 
 def payload_for(collection: CollectionInfo, policy: Policy, copy: CopySettings) -> dict[str, Any]:

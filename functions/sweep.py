@@ -90,7 +90,8 @@ async def sweep_page(payload: dict[str, Any], client: df.DurableOrchestrationCli
     except arm.ArmFailure as failure:
         return {"ok": False, "error": failure.to_json()}
     chunk = items[offset : offset + CHUNK]
-    counts = {"listed": len(chunk), "outOfScope": 0, "started": 0, "nudged": 0, "joined": 0, "held": 0}
+    counts = {"listed": len(chunk), "outOfScope": 0, "started": 0, "joined": 0, "held": 0}
+    counts.update({"nudged": 0, "settling": 0, "suspended": 0})
     for collection in chunk:
         if policy.scope_reason(collection) is not None:
             counts["outOfScope"] += 1

@@ -1,15 +1,26 @@
-"""One source collection: read it, make sure every target collection exists, run the lanes.
+"""One source collection: read it, then run one lane per target region, each on its own.
 
 Instance id: ``replication.ids.collection_instance_id`` of the source, so duplicate or concurrent
-triggers for one collection land on one instance. Lanes run in parallel as sub-orchestrations.
+triggers for one collection land on one instance. Lanes run in parallel as sub-orchestrations and
+each ends on its own (``sdk_compat.wait_each``): a bad region never holds up a good one, and a lane
+that fails never hangs or crashes the collection, which ends with each lane's state and reason.
 
-Input: ``{"sourceCollectionId", "targets": [Target (with optional "tags" for its collection)], "copy": CopySettings,
-"recent"?: {region: [copy outcomes]}}`` (``recent``: carried across ``continue_as_new``).
+A trigger that finds this instance running raises a ``restorePointWritten`` nudge. After the lanes,
+the instance *settles*: it waits ``SETTLE_SECONDS`` for a nudge (one wait per execution, py#507); a
+nudge that came during the run or while settling makes it continue as new and re-plan, carrying
+what the lanes learnt (given-up copies, copies Azure refused as out of order, confirmed ones), so
+``ON_COPY_FAILURE=stop`` never spends more than ``maxAttempts`` on a restore point across rounds.
+While settling, custom status says ``settling`` and until when: a trigger that nudges then cannot
+know whether its nudge lands before the end, so it asks to be asked again (``functions.starter``).
+
+Input: ``{"sourceCollectionId", "targets": [Target (with optional "tags")], "copy": CopySettings,
+"carry"?: {region: {"givenUp", "refused", "recent"}}}``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator
+from datetime import timedelta
 from typing import Any
 
 import azure.durable_functions as df
@@ -17,18 +28,20 @@ import azure.durable_functions as df
 from replication.ids import CollectionRef, lane_instance_id, target_collection_name
 from replication.planning import lane_blocked_reason
 
-from .arm_calls import MAX_TRANSIENT_RETRIES, arm_activity, backoff_seconds, describe, sleep
+from .arm_calls import arm_activity, describe, short
+from .sdk_compat import wait_each, wait_for_nudge
 
 bp = df.Blueprint()
 
 NUDGE_EVENT = "restorePointWritten"  # raised by functions.starter when a trigger finds this running
-MAX_NUDGES_DRAINED = 100
+SETTLE_SECONDS = 120.0
 
 
 @bp.orchestration_trigger(context_name="context")
 def replicate_collection(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
     spec: dict[str, Any] = context.get_input()
     source_id: str = spec["sourceCollectionId"]
+    carry: dict[str, dict[str, Any]] = dict(spec.get("carry") or {})
     status: dict[str, Any] = {"sourceCollectionId": source_id, "phase": "reading", "lanes": []}
 
     def publish(**changes: Any) -> None:
@@ -36,8 +49,11 @@ def replicate_collection(context: df.DurableOrchestrationContext) -> Generator[A
         context.set_custom_status(dict(status))
 
     publish()
-
-    read = yield from arm_activity(context, "read_collection", {"collectionId": source_id})
+    read = yield from arm_activity(context, "read_source", {"collectionId": source_id})
+    if read.get("waiting"):  # Azure unavailable for a long while: keep waiting, in a fresh history
+        publish(phase="waiting", reason=f"waiting for Azure: {describe(read)}")
+        context.continue_as_new(spec)
+        return {}
     if not read.get("ok") or read.get("value") is None:
         reason = describe(read) if not read.get("ok") else "the source collection does not exist"
         publish(phase="failed", reason=reason)
@@ -50,96 +66,70 @@ def replicate_collection(context: df.DurableOrchestrationContext) -> Generator[A
         ref = CollectionRef(
             target["subscriptionId"], target["resourceGroup"], target_collection_name(source["name"], region)
         )
+        skip = lane_blocked_reason({**source, "restorePoints": []}, None, region)
         lanes.append(
             {
                 "region": region,
-                "targetCollectionId": ref.id,
                 "instanceId": lane_instance_id(context.instance_id, region),
-                "state": "pending",
-                "reason": lane_blocked_reason(source, None, region),
+                "targetCollectionId": ref.id,
+                "state": "skipped" if skip else "running",
+                "reason": skip,
                 "tags": target.get("tags") or {},
             }
         )
-    for lane in lanes:
-        if lane["reason"]:
-            lane["state"] = "blocked"
-    publish(phase="preparing-targets", lanes=lanes)
+    publish(phase="copying", reason=None, lanes=[_row(lane) for lane in lanes])
 
-    # Fan out: create or confirm every target collection; retry transient failures on timers.
-    todo = [lane for lane in lanes if lane["state"] == "pending"]
-    for attempt in range(1, MAX_TRANSIENT_RETRIES + 2):
-        results = yield context.task_all(
-            [
-                context.call_activity(
-                    "ensure_target_collection",
-                    {
-                        "source": source,
-                        "targetCollectionId": lane["targetCollectionId"],
-                        "region": lane["region"],
-                        "tags": lane["tags"],
-                    },
-                )
-                for lane in todo
-            ]
-        )
-        retry = []
-        for lane, result in zip(todo, results, strict=True):
-            if result.get("ok"):
-                lane["state"] = "ready"
-            elif (result.get("error") or {}).get("kind") in ("throttled", "transient"):
-                retry.append(lane)
-                lane["reason"] = describe(result)
-            else:
-                lane.update(state="blocked", reason=f"target collection: {describe(result)}")
-        todo = retry
-        if not todo:
-            break
-        if attempt > MAX_TRANSIENT_RETRIES:
-            for lane in todo:
-                lane["state"] = "blocked"
-            break
-        yield from sleep(context, backoff_seconds(attempt))
-    publish(phase="copying", lanes=lanes)
-
-    ready = [lane for lane in lanes if lane["state"] == "ready"]
-    outcomes = yield context.task_all(
-        [
-            context.call_sub_orchestrator(
-                "replicate_lane",
-                {
-                    "lane": {
-                        "sourceCollectionId": source_id,
-                        "targetCollectionId": lane["targetCollectionId"],
-                        "region": lane["region"],
-                    },
-                    "copy": spec["copy"],
-                    "instanceBase": lane["instanceId"],
-                    "recent": (spec.get("recent") or {}).get(lane["region"]) or [],
+    running = [lane for lane in lanes if lane["state"] == "running"]
+    tasks = [
+        context.call_sub_orchestrator(
+            "replicate_lane",
+            {
+                "lane": {
+                    "sourceCollectionId": source_id,
+                    "targetCollectionId": lane["targetCollectionId"],
+                    "region": lane["region"],
+                    "tags": lane["tags"],
                 },
-                lane["instanceId"],
-            )
-            for lane in ready
-        ]
-    )
-    for lane, out in zip(ready, outcomes, strict=True):
+                "copy": spec["copy"],
+                "instanceBase": lane["instanceId"],
+                **(carry.get(lane["region"]) or {}),
+            },
+            lane["instanceId"],
+        )
+        for lane in running
+    ]
+    results = yield from wait_each(context, tasks)
+    for lane, result in zip(running, results, strict=True):
+        out = result.get("value") if result["ok"] else None
+        if not isinstance(out, dict):
+            lane.update(state="failed", reason=_LANE_CRASHED.format(lane["instanceId"]))
+            continue
         lane.update(state=out.get("state", "done"), reason=out.get("reason"))
+        carry[lane["region"]] = {k: out.get(k) or ([] if k != "givenUp" else {}) for k in _CARRIED}
+    rows = [_row(lane) for lane in lanes]
 
-    # A restore point written while the lanes ran raised a nudge: drain them, and if there was
-    # one, run again (the lanes re-plan from Azure, so a nudge for something already copied is cheap).
-    nudged = 0
-    while nudged < MAX_NUDGES_DRAINED:
-        event = context.wait_for_external_event(NUDGE_EVENT)
-        now = context.create_timer(context.current_utc_datetime)
-        winner = yield context.task_any([event, now])
-        if winner is not event:
-            break
-        nudged += 1
-    if nudged and ready:
-        publish(phase="re-planning", lanes=lanes)
-        # Carry what the lanes just confirmed, so the next round does not re-watch finished copies.
-        recent = {lane["region"]: out.get("recent") or [] for lane, out in zip(ready, outcomes, strict=True)}
-        context.continue_as_new({**spec, "recent": recent})
+    until = context.current_utc_datetime + timedelta(seconds=SETTLE_SECONDS)
+    publish(phase="settling", lanes=rows, settlingUntil=until.isoformat())
+    nudged = yield from wait_for_nudge(context, NUDGE_EVENT, SETTLE_SECONDS)
+    if nudged:
+        publish(phase="re-planning", settlingUntil=None)
+        context.continue_as_new({**spec, "carry": carry})
         return {}
-    final = "done" if all(lane["state"] == "done" for lane in lanes) else "attention"
-    publish(phase=final, lanes=lanes)
-    return {"state": final, "lanes": [{k: lane[k] for k in ("region", "state", "reason")} for lane in lanes]}
+    final = "done" if all(lane["state"] in ("done", "skipped") for lane in lanes) else "attention"
+    publish(phase=final, settlingUntil=None)
+    return {"state": final, "lanes": rows}
+
+
+_CARRIED = ("givenUp", "refused", "recent")
+_LANE_CRASHED = (
+    "the lane stopped unexpectedly (its instance {} failed; see the app's logs); the next trigger or sweep "
+    "runs it again"
+)
+
+
+def _row(lane: dict[str, Any]) -> dict[str, Any]:
+    """A lane as the collection's custom status carries it (small: no copies, a short reason)."""
+    row = {k: lane[k] for k in ("region", "instanceId", "state")}
+    if lane.get("reason"):
+        row["reason"] = short(str(lane["reason"]))
+    return row

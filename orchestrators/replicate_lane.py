@@ -1,33 +1,46 @@
-"""One lane (source collection -> target region): copy restore points one at a time, oldest first.
+"""One lane (source collection -> target region): make sure the target collection exists, then copy
+restore points one at a time, oldest first.
 
-Each turn re-reads the source and the target and re-plans (``replication.planning``): what exists
-in the target is the truth, so restore points that arrive while the lane runs are picked up, and
-a lane restarted after a crash carries on where Azure says it is. Each copy is a
-sub-orchestration. ``continue_as_new`` after a batch keeps this history bounded however many
-restore points a collection has.
+A lane moves on its own: a bad region never holds up a good one. Each turn re-reads the source and
+the target and re-plans (``replication.planning``): what exists in the target is the truth, so restore
+points that arrive while the lane runs are picked up, and a lane restarted after a crash carries on
+where Azure says it is. Each copy is a sub-orchestration. ``continue_as_new`` after a batch of copies
+or turns keeps this history bounded however many restore points a collection has or however long
+an outage lasts.
 
-Input: ``{"lane": Lane, "copy": CopySettings, "instanceBase", "givenUp": {id: outcome}, "recent": [...]}``:
-``givenUp`` keeps every copy this run gave up on with its reason (carried across ``continue_as_new``).
+What waiting fixes is waited out (``arm_calls``); what only a person can fix (a role, a missing
+resource group, a target collection bound to another source) makes the lane ``blocked``: it says
+what to fix and re-checks every ``RECHECK_SECONDS``, so a fix is noticed without a new restore point,
+for ``MAX_RECHECKS`` times; after that the sweep is the net.
+
+Custom status stays small (a summary and the current copy); the full list of copies is recomputed
+from Azure by the progress API, with the outcomes this lane keeps in its input and output.
+
+Input: ``{"lane": Lane (+ "tags", "legacyTargetCollectionId"?), "copy": CopySettings, "instanceBase",
+"givenUp": {id: outcome}, "refused": [ids], "recent": [outcomes], "targetReady"?: bool, "rechecks"?: n}``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator
+from datetime import timedelta
 from typing import Any
 
 import azure.durable_functions as df
 
 from replication.ids import copy_instance_id, normalize
-from replication.planning import ActionKind, plan_lane
-from replication.status import counts, lane_copies, vanished_failures
+from replication.planning import ActionKind
 
-from .arm_calls import arm_activity, describe, sleep
+from .arm_calls import arm_activity, describe, short, sleep
 
 bp = df.Blueprint()
 
 COPIES_PER_EXECUTION = 5  # then continue_as_new: bounded history
+TURNS_PER_EXECUTION = 10
 MAX_WAITS_FOR_SOURCE = 6  # x 10 minutes for a source restore point still being created
 MAX_RECENT = 20
+RECHECK_SECONDS = 3600.0
+MAX_RECHECKS = 24
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -35,102 +48,176 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
     spec: dict[str, Any] = context.get_input()
     lane, settings = spec["lane"], spec["copy"]
     given_up: dict[str, dict[str, Any]] = dict(spec.get("givenUp") or {})
+    refused: list[str] = list(spec.get("refused") or [])
     recent: list[dict[str, Any]] = list(spec.get("recent") or [])
     confirmed = {normalize(r["sourceRestorePointId"]) for r in recent if r.get("state") == "succeeded"}
-    done_here = waits = 0
+    rechecks = int(spec.get("rechecks") or 0)
+    done_here = turns = waits = 0
     status: dict[str, Any] = {"region": lane["region"], "targetCollectionId": lane["targetCollectionId"]}
 
     def publish(state: str, **extra: Any) -> None:
         status.update(state=state, **extra)
         context.set_custom_status(dict(status))
 
+    def on_wait(kind: str, reason: str, until: str) -> None:
+        publish("waiting", reason=f"waiting for Azure: {reason}", until=until)
+
+    def carry() -> dict[str, Any]:
+        return {
+            **spec,
+            "givenUp": given_up,
+            "refused": refused,
+            "recent": recent,
+            "rechecks": rechecks,
+        }
+
     def finish(state: str, reason: str | None = None) -> dict[str, Any]:
-        publish(state, reason=reason, current=None)
-        out = {"region": lane["region"], "state": state, "copies": status.get("copies", []), "recent": recent}
+        publish(state, reason=short(reason) if reason else None, current=None, until=None)
+        out = {
+            "region": lane["region"],
+            "state": state,
+            "counts": status.get("counts") or {},
+            "givenUp": given_up,
+            "refused": refused,
+            "recent": recent,
+        }
         if reason:
-            out["reason"] = reason
+            out["reason"] = short(reason)
         return out
 
+    def continue_fresh() -> dict[str, Any]:
+        publish("continuing", current=None)
+        context.continue_as_new(carry())
+        return {}
+
+    def blocked(reason: str) -> Generator[Any, Any, dict[str, Any] | None]:
+        """A person must fix something: say what, and look again later."""
+        nonlocal rechecks
+        if rechecks >= MAX_RECHECKS:
+            return finish("blocked", reason)
+        rechecks += 1
+        until = context.current_utc_datetime + timedelta(seconds=RECHECK_SECONDS)
+        publish("blocked", reason=short(reason), until=until.isoformat(), current=None)
+        yield from sleep(context, RECHECK_SECONDS)
+        return None
+
     while True:
-        publish("planning")
-        source = yield from arm_activity(context, "read_collection", {"collectionId": lane["sourceCollectionId"]})
-        if not source.get("ok"):
-            return finish(_stop_state(source), f"could not read the source collection: {describe(source)}")
-        if source.get("value") is None:
+        turns += 1
+        if turns > TURNS_PER_EXECUTION:
+            return continue_fresh()
+        publish("planning", reason=None, until=None)
+        read = yield from arm_activity(
+            context,
+            "read_lane",
+            {
+                "sourceCollectionId": lane["sourceCollectionId"],
+                "targetCollectionId": lane["targetCollectionId"],
+                "region": lane["region"],
+                "givenUp": given_up,
+                "confirmed": sorted(confirmed),
+                "refused": refused,
+                "recent": {normalize(r["sourceRestorePointId"]): r for r in recent},
+            },
+            on_wait,
+        )
+        if read.get("waiting"):
+            return continue_fresh()
+        if not read.get("ok"):
+            ended = yield from blocked(f"could not read the lane: {describe(read)}")
+            if ended is not None:
+                return ended
+            continue
+        view: dict[str, Any] | None = read.get("value")
+        if view is None:
             return finish("failed", "the source collection no longer exists")
-        target = yield from arm_activity(context, "read_collection", {"collectionId": lane["targetCollectionId"]})
-        if not target.get("ok"):
-            return finish(_stop_state(target), f"could not read the target collection: {describe(target)}")
-        plan = plan_lane(
-            source["value"], target.get("value"), lane["region"], frozenset(given_up), frozenset(confirmed)
-        )
-        rows = lane_copies(plan, {**{normalize(r["sourceRestorePointId"]): r for r in recent}, **given_up})
-        rows += vanished_failures(plan, given_up)
-        publish(
-            "planning",
-            copies=rows,
-            counts=counts(rows),
-            recent=recent[-MAX_RECENT:],
-            copiesOfDeletedSources=plan.orphans,
-        )
-        if plan.blocked:
-            return finish("blocked", plan.blocked)
-        action = plan.next
+        publish("planning", counts=view["counts"])
+        if view["blocked"]:
+            ended = yield from blocked(view["blocked"])
+            if ended is not None:
+                return ended
+            continue
+        if not view["targetExists"]:
+            publish("preparing", reason=None, until=None)
+            made = yield from arm_activity(
+                context,
+                "ensure_target_collection",
+                {
+                    "source": view["source"],
+                    "targetCollectionId": lane["targetCollectionId"],
+                    "region": lane["region"],
+                    "tags": lane.get("tags") or {},
+                },
+                on_wait,
+            )
+            if made.get("waiting"):
+                return continue_fresh()
+            if not made.get("ok"):
+                ended = yield from blocked(f"target collection: {describe(made)}")
+                if ended is not None:
+                    return ended
+            continue
+        rechecks = 0
+        action = view["next"]
         if action is None:
-            failed = [r for r in rows if r["state"] == "failed"]
+            failed = view["counts"].get("failed", 0)
             return finish("done" if not failed else "done-with-failures")
-        if action.kind is ActionKind.WAIT:
+        kind, point = ActionKind(action["kind"]), action["source"]
+        if kind is ActionKind.WAIT:
             if waits >= MAX_WAITS_FOR_SOURCE:
-                return finish("waiting", f"{action.source['name']} is still being created; a later run copies it")
+                return finish("waiting", f"{point['name']} is still being created; a later run copies it")
             waits += 1
-            publish("waiting", reason=f"{action.source['name']} is still being created")
+            publish("waiting", reason=f"{point['name']} is still being created")
             yield from sleep(context, 600.0)
             continue
-        if action.kind is ActionKind.CLEANUP and action.target_id:
-            publish("cleaning", reason=f"deleting failed copy {action.target_id}, which can never be re-copied")
-            deleted = yield from arm_activity(context, "delete_restore_point", {"restorePointId": action.target_id})
+        if kind is ActionKind.CLEANUP and action["targetId"]:
+            publish("cleaning", reason=f"deleting failed copy {point['name']}, which can never be re-copied")
+            deleted = yield from arm_activity(
+                context, "delete_restore_point", {"restorePointId": action["targetId"]}, on_wait
+            )
+            if deleted.get("waiting"):
+                return continue_fresh()
             if not deleted.get("ok"):
-                return finish("failed", f"could not delete a failed copy: {describe(deleted)}")
+                ended = yield from blocked(f"could not delete a failed copy: {describe(deleted)}")
+                if ended is not None:
+                    return ended
+                continue
             if deleted.get("value") is not True:
                 yield from sleep(context, 60.0)
             continue
 
-        child_id = copy_instance_id(spec["instanceBase"], action.source["id"])
-        publish("copying", current={"instanceId": child_id, "sourceRestorePointId": action.source["id"]})
+        child_id = copy_instance_id(spec["instanceBase"], point["id"])
+        publish("copying", current={"instanceId": child_id, "sourceRestorePointId": point["id"]})
         result: dict[str, Any] = yield context.call_sub_orchestrator(
             "copy_restore_point",
             {
-                "lane": lane,
-                "source": action.source,
-                "targetName": action.source["name"],
-                "targetRestorePointId": action.target_id,
-                "mode": action.kind.value,
+                "lane": {k: lane[k] for k in ("sourceCollectionId", "targetCollectionId", "region")},
+                "source": point,
+                "targetName": point["name"],
+                "targetRestorePointId": action["targetId"],
+                "mode": kind.value,
                 "copy": settings,
             },
             child_id,
         )
-        recent = [*recent, result][-MAX_RECENT:]
+        key = normalize(result["sourceRestorePointId"])
+        recent = [*recent, {k: result.get(k) for k in ("sourceRestorePointId", "state", "attempts")}][-MAX_RECENT:]
         if result["state"] == "interrupted":
-            # Not a failure: Azure could not be reached or read. Stop here, in order; the next
-            # trigger or sweep resumes exactly where Azure says this lane is.
-            return finish("paused", f"{action.source['name']}: {result.get('reason')}")
+            ended = yield from blocked(f"{point['name']}: {result.get('reason')}")
+            if ended is not None:
+                return ended
+            continue
         if result["state"] == "succeeded":
-            confirmed.add(normalize(result["sourceRestorePointId"]))
+            confirmed.add(key)
+        elif result["state"] == "skipped":
+            refused.append(key)
         else:
-            given_up[normalize(result["sourceRestorePointId"])] = {
+            given_up[key] = {
                 "sourceRestorePointId": result["sourceRestorePointId"],
                 "attempts": result.get("attempts"),
                 "reason": result.get("reason"),
             }
             if settings.get("onFailure") == "stop":
-                return finish("stopped", f"{action.source['name']}: {result.get('reason')}; waiting for a person")
+                return finish("stopped", f"{point['name']}: {result.get('reason')}; waiting for a person")
         done_here += 1
         if done_here >= COPIES_PER_EXECUTION:
-            publish("continuing", current=None)
-            context.continue_as_new({**spec, "givenUp": given_up, "recent": recent})
-            return {}
-
-
-def _stop_state(result: dict[str, Any]) -> str:
-    """``paused`` when ARM was only unavailable (a later run resumes), ``failed`` when it refused."""
-    return "paused" if (result.get("error") or {}).get("kind") in ("throttled", "transient") else "failed"
+            return continue_fresh()

@@ -48,7 +48,20 @@ class CopyObservation(TypedDict):
     statusCodes: list[str]
 
 
-ErrorKind = Literal["throttled", "transient", "not_found", "conflict", "forbidden", "invalid", "unexpected"]
+ErrorKind = Literal[
+    "throttled",
+    "copy_quota",
+    "transient",
+    "not_found",
+    "conflict",
+    "out_of_order",
+    "forbidden",
+    "invalid",
+    "unexpected",
+]
+
+# What waiting fixes: the orchestrators wait these out on durable timers, however long they last.
+WAIT_FIXES: frozenset[str] = frozenset({"throttled", "copy_quota", "transient"})
 
 
 class ArmError(TypedDict):

@@ -98,12 +98,19 @@ def plan_lane(
     region: str,
     given_up: frozenset[str] = frozenset(),
     confirmed: frozenset[str] = frozenset(),
+    refused: frozenset[str] = frozenset(),
 ) -> LanePlan:
     """Plan one lane.
 
     ``given_up`` holds normalised ids of source restore points that failed every attempt in this
     run: they are reported, not retried, and do not hold back newer ones. ``confirmed`` holds those
     whose copy this run watched to success, so the newest copy is not watched again.
+
+    ``refused`` holds those Azure refused as out of order: Azure remembers a copy newer than them
+    in this region even when the target collection no longer shows it (its copies were deleted out
+    of band). Azure's memory cannot be read, only learnt, so after one refusal the lane stops
+    walking up the history one refused copy at a time and tries only the newest restore point,
+    the one recovery needs; everything older is skipped with that reason.
     """
     region = normalize_region(region)
     blocked = lane_blocked_reason(source, target, region)
@@ -120,6 +127,7 @@ def plan_lane(
     orphans = tuple(t["id"] for key, t in targets.items() if key not in source_ids)
 
     newest = max((i for i, p in enumerate(ordered) if normalize(p["id"]) in targets), default=-1)
+    floor = len(ordered) - 2 if any(normalize(p["id"]) in refused for p in ordered) else -1
     copies: list[PlannedCopy] = []
     for i, point in enumerate(ordered):
         key = normalize(point["id"])
@@ -135,6 +143,8 @@ def plan_lane(
                 copies.append(PlannedCopy(point, CopyState.COPIED, existing["id"]))
         elif key in given_up:
             copies.append(PlannedCopy(point, CopyState.GIVEN_UP, reason="failed every attempt"))
+        elif key in refused or i <= floor:
+            copies.append(PlannedCopy(point, CopyState.OUT_OF_ORDER, reason=_REFUSED))
         elif i < newest:
             copies.append(
                 PlannedCopy(
@@ -156,6 +166,12 @@ def plan_lane(
         else:
             copies.append(PlannedCopy(point, CopyState.PENDING))
     return LanePlan(region, tuple(copies), None, orphans, _next_action(copies, newest))
+
+
+_REFUSED = (
+    "Azure refused a copy in this region as out of order (it remembers a newer copy, even if deleted); "
+    "only the newest restore point can still be copied"
+)
 
 
 def _next_action(copies: list[PlannedCopy], newest: int) -> Action | None:

@@ -12,8 +12,6 @@ from typing import Any
 from .ids import normalize
 from .planning import CopyState, LanePlan
 
-MAX_LISTED_COPIES = 50
-
 # Plan states as the user-facing copy vocabulary: pending -> copying -> succeeded | failed | skipped.
 _STATE_WORDS = {
     CopyState.COPIED: "succeeded",
@@ -52,7 +50,7 @@ def lane_copies(plan: LanePlan, outcomes: dict[str, dict[str, Any]] | None = Non
             if state == "failed" and outcome.get("reason"):
                 row["reason"] = outcome["reason"]
         rows.append(row)
-    return rows[-MAX_LISTED_COPIES:]
+    return rows
 
 
 def vanished_failures(plan: LanePlan, given_up: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -87,13 +85,17 @@ def progress_document(
     collection: dict[str, Any],
     lanes: list[dict[str, Any]],
     copies: dict[str, dict[str, Any]],
+    views: dict[str, dict[str, Any] | str] | None = None,
 ) -> dict[str, Any]:
     """One replication as the API shows it.
 
     ``collection`` and ``lanes`` are Durable status dicts (``instanceId``, ``runtimeStatus``,
-    ``customStatus``, ``output``...); ``copies`` maps a copy instance id to its status dict.
-    The live per-disk progress of a running copy replaces the lane's last-known row for it.
+    ``customStatus``, ``output``...); ``copies`` maps a copy instance id to its status dict; ``views``
+    maps a lane instance id to its plan read from Azure now (``replication.lanes.read_lane`` with
+    rows), or to why it could not be read. Azure is the truth for the list of copies; the live
+    per-disk progress of a running copy replaces its row's plan state.
     """
+    views = views or {}
     custom = collection.get("customStatus") or {}
     doc: dict[str, Any] = {
         "instanceId": collection.get("instanceId"),
@@ -108,10 +110,12 @@ def progress_document(
         doc["reason"] = custom["reason"]
     lane_by_id = {lane.get("instanceId"): lane for lane in lanes}
     for lane_ref in custom.get("lanes") or []:
-        lane_status = lane_by_id.get(lane_ref.get("instanceId")) or {}
+        lane_id = lane_ref.get("instanceId")
+        lane_status = lane_by_id.get(lane_id) or {}
         lane_custom = lane_status.get("customStatus") or {}
         output = lane_status.get("output") if isinstance(lane_status.get("output"), dict) else {}
-        rows = [dict(r) for r in (lane_custom.get("copies") or (output or {}).get("copies") or [])]
+        view = views.get(lane_id or "")
+        rows = [dict(r) for r in (view.get("copies") or [])] if isinstance(view, dict) else []
         current = lane_custom.get("current") or {}
         live = (copies.get(current.get("instanceId", "")) or {}).get("customStatus") or {}
         for row in rows:
@@ -121,16 +125,20 @@ def progress_document(
                         row[key] = live[key]
         lane_doc: dict[str, Any] = {
             "region": lane_ref.get("region"),
-            "targetCollectionId": lane_ref.get("targetCollectionId"),
-            "instanceId": lane_ref.get("instanceId"),
+            "targetCollectionId": lane_custom.get("targetCollectionId"),
+            "instanceId": lane_id,
             "runtimeStatus": lane_status.get("runtimeStatus"),
             "state": lane_custom.get("state") or (output or {}).get("state") or lane_ref.get("state"),
-            "counts": counts(rows),
+            "counts": counts(rows) if isinstance(view, dict) else dict(lane_custom.get("counts") or {}),
             "copies": rows,
         }
-        if lane_custom.get("copiesOfDeletedSources"):
+        if lane_custom.get("until"):
+            lane_doc["until"] = lane_custom["until"]
+        if isinstance(view, str):
+            lane_doc["copiesUnavailable"] = view
+        elif isinstance(view, dict) and view.get("copiesOfDeletedSources"):
             # Kept: a copy stays a valid recovery point after its source restore point is deleted.
-            lane_doc["copiesOfDeletedSources"] = list(lane_custom["copiesOfDeletedSources"])
+            lane_doc["copiesOfDeletedSources"] = list(view["copiesOfDeletedSources"])
         reason = lane_custom.get("reason") or (output or {}).get("reason") or lane_ref.get("reason")
         if reason:
             lane_doc["reason"] = reason

@@ -93,7 +93,7 @@ def test_same_region_request_is_refused_up_front(emu, host, api):
     assert _targets(emu) == {}
 
 
-def test_same_region_target_in_policy_gives_a_blocked_lane_with_a_reason(emu, tmp_path):
+def test_same_region_target_in_policy_gives_a_skipped_lane_with_a_reason(emu, tmp_path):
     settings = {"REPLICATION_POLICY": json.dumps(make_policy(("eastus", "westus2")))}
     with app_host(emu, tmp_path / "h.db", settings) as host:
         api = Api(host)
@@ -101,7 +101,7 @@ def test_same_region_target_in_policy_gives_a_blocked_lane_with_a_reason(emu, tm
         assert response.status_code == 202
         host.run_until_idle(timeout=60)
         lanes = {lane["region"]: lane for lane in api.get(response.json()["id"]).json()["lanes"]}
-    assert lanes["eastus"]["state"] == "blocked" and "within a region" in lanes["eastus"]["reason"]
+    assert lanes["eastus"]["state"] == "skipped" and "within a region" in lanes["eastus"]["reason"]
     assert lanes["westus2"]["state"] == "done"
 
 
