@@ -80,12 +80,12 @@ async def ensure_replication(
     status = await client.get_status(instance_id)
     state = runtime_status(status)
     if state == "Suspended":
-        await _nudge(client, instance_id)
+        await _nudge(client, instance_id, by_person)
         log.info("%s is suspended: nudged, it acts when resumed", instance_id)
         return "suspended"
     if state in ACTIVE:
         settling = (getattr(status, "custom_status", None) or {}).get("phase") == "settling"
-        if await _nudge(client, instance_id):
+        if await _nudge(client, instance_id, by_person):
             return "settling" if settling else "nudged"
         status = await client.get_status(instance_id)  # it ended between the look and the nudge
     if not by_person and stopped_for_a_person(status):
@@ -96,15 +96,16 @@ async def ensure_replication(
         return "started"
     except Exception:
         if runtime_status(await client.get_status(instance_id)) in ACTIVE:
-            await _nudge(client, instance_id)
+            await _nudge(client, instance_id, by_person)
             return "joined"
         raise
 
 
-async def _nudge(client: df.DurableOrchestrationClient, instance_id: str) -> bool:
-    """Raise the nudge; False when the instance had already ended (the SDK raises for 410 and 404)."""
+async def _nudge(client: df.DurableOrchestrationClient, instance_id: str, by_person: bool) -> bool:
+    """Raise the nudge; False when the instance had already ended (the SDK raises for 410 and 404).
+    ``byPerson``: a person asked (the HTTP API), so lanes stopped for a person run again."""
     try:
-        await client.raise_event(instance_id, NUDGE_EVENT, {"reason": "restore point written"})
+        await client.raise_event(instance_id, NUDGE_EVENT, {"byPerson": by_person})
     except Exception as error:
         log.info("could not nudge %s: %s", instance_id, type(error).__name__)
         return False

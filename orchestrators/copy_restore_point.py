@@ -44,9 +44,9 @@ def copy_restore_point(context: df.DurableOrchestrationContext) -> Generator[Any
     )
     resume: dict[str, Any] = spec.get("resume") or {}
     attempt = int(resume.get("attempt") or 1)
+    # Small (16 KB is the extension's limit): the target's id is the API's to derive, not repeated here.
     status: dict[str, Any] = {
         "sourceRestorePointId": source["id"],
-        "targetRestorePointId": target_id,
         "region": lane["region"],
         "state": "starting",
         "attempt": attempt,
@@ -209,7 +209,7 @@ def _disk(disk: dict[str, Any]) -> dict[str, Any]:
     plain progress (custom status must stay small for 16 disks)."""
     row: dict[str, Any] = {"name": disk["name"], "percent": disk["percent"]}
     code = str(disk.get("code") or "")
-    if code and "inprogress" not in code.lower().replace(" ", ""):
+    if code and not any(word in code.lower().replace(" ", "") for word in ("inprogress", "succeeded")):
         row["code"] = code
     return row
 

@@ -79,6 +79,12 @@ def replicate_collection(context: df.DurableOrchestrationContext) -> Generator[A
         )
     publish(phase="copying", reason=None, lanes=[_row(lane) for lane in lanes])
 
+    for lane in lanes:
+        held = (carry.get(lane["region"]) or {}).get("stopped")
+        if held and lane["state"] == "running":
+            # ON_COPY_FAILURE=stop: a re-plan does not restart a lane that stopped for a person.
+            lane.update(state="stopped", reason=held)
+    publish(lanes=[_row(lane) for lane in lanes])
     running = [lane for lane in lanes if lane["state"] == "running"]
     tasks = [
         context.call_sub_orchestrator(
@@ -98,20 +104,29 @@ def replicate_collection(context: df.DurableOrchestrationContext) -> Generator[A
         )
         for lane in running
     ]
-    results = yield from wait_each(context, tasks)
-    for lane, result in zip(running, results, strict=True):
+
+    def lane_ended(index: int, result: dict[str, Any]) -> None:
+        lane = running[index]
         out = result.get("value") if result["ok"] else None
         if not isinstance(out, dict):
             lane.update(state="failed", reason=_LANE_CRASHED.format(lane["instanceId"]))
-            continue
-        lane.update(state=out.get("state", "done"), reason=out.get("reason"))
-        carry[lane["region"]] = {k: out.get(k) or ([] if k != "givenUp" else {}) for k in _CARRIED}
+        else:
+            lane.update(state=out.get("state", "done"), reason=out.get("reason"))
+            learnt = {k: out.get(k) or ([] if k != "givenUp" else {}) for k in _CARRIED}
+            if lane["state"] == "stopped":
+                learnt["stopped"] = lane["reason"]
+            carry[lane["region"]] = learnt
+        publish(lanes=[_row(lane) for lane in lanes])
+
+    yield from wait_each(context, tasks, lane_ended)
     rows = [_row(lane) for lane in lanes]
 
     until = context.current_utc_datetime + timedelta(seconds=SETTLE_SECONDS)
     publish(phase="settling", lanes=rows, settlingUntil=until.isoformat())
-    nudged = yield from wait_for_nudge(context, NUDGE_EVENT, SETTLE_SECONDS)
-    if nudged:
+    nudge = yield from wait_for_nudge(context, NUDGE_EVENT, SETTLE_SECONDS)
+    if nudge is not None:
+        if nudge.get("byPerson"):  # a person asked: stopped lanes run again
+            carry = {region: {k: v for k, v in learnt.items() if k != "stopped"} for region, learnt in carry.items()}
         publish(phase="re-planning", settlingUntil=None)
         context.continue_as_new({**spec, "carry": carry})
         return {}

@@ -21,7 +21,8 @@ rules of .NET's ``Task.WhenAll`` / ``Task.WhenAny`` and of DurableTask's event q
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+import json
+from collections.abc import Callable, Generator, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -30,12 +31,15 @@ from azure.durable_functions.models.Task import TaskBase, TaskState
 
 
 def wait_each(
-    context: df.DurableOrchestrationContext, tasks: Sequence[TaskBase]
+    context: df.DurableOrchestrationContext,
+    tasks: Sequence[TaskBase],
+    on_end: Callable[[int, dict[str, Any]], None] | None = None,
 ) -> Generator[Any, Any, list[dict[str, Any]]]:
     """Wait until every task has ended, handling each as it ends, whatever the others do.
 
     Returns, in the order given, ``{"ok": True, "value": result}`` or ``{"ok": False}`` for a task that
-    failed (its exception text is not passed on: it is not for people). The first ``task_any`` schedules
+    failed (its exception text is not passed on: it is not for people); ``on_end(index, result)`` is
+    called as each one ends. The first ``task_any`` schedules
     every task as one ``WhenAny``; later ones schedule nothing (the SDK emits no action for tasks already
     scheduled), so the extension never waits on an empty compound.
     """
@@ -45,17 +49,18 @@ def wait_each(
         winner = yield context.task_any([tasks[i] for i in pending])
         index = next(i for i in pending if tasks[i] is winner)
         pending.remove(index)
-        if winner.state is TaskState.FAILED:
-            results[index] = {"ok": False}
-        else:
-            results[index] = {"ok": True, "value": winner.result}
+        result = {"ok": False} if winner.state is TaskState.FAILED else {"ok": True, "value": winner.result}
+        results[index] = result
+        if on_end is not None:
+            on_end(index, result)
     return [r for r in results if r is not None]
 
 
 def wait_for_nudge(
     context: df.DurableOrchestrationContext, event_name: str, seconds: float
-) -> Generator[Any, Any, bool]:
-    """True if an ``event_name`` event arrived (or had arrived) before ``seconds`` passed.
+) -> Generator[Any, Any, dict[str, Any] | None]:
+    """The payload of an ``event_name`` event that arrived (or had arrived) before ``seconds`` passed,
+    as a dict (``{}`` if it carried none), or None.
 
     Call it at most once per execution, then ``continue_as_new`` or finish: a second wait for the same
     name would be completed by the SDK from the first event (py#507) while the extension waits for a
@@ -66,5 +71,16 @@ def wait_for_nudge(
     winner = yield context.task_any([event, timer])
     if winner is event:
         timer.cancel()
-        return True
-    return False
+        return event_payload(event.result)
+    return None
+
+
+def event_payload(value: Any) -> dict[str, Any]:
+    """An event's payload as a dict: the Python client double-encodes (the orchestrator gets a JSON
+    string), other clients do not; anything else is no payload."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return {}
+    return value if isinstance(value, dict) else {}

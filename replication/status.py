@@ -113,7 +113,7 @@ def progress_document(
         lane_id = lane_ref.get("instanceId")
         lane_status = lane_by_id.get(lane_id) or {}
         lane_custom = lane_status.get("customStatus") or {}
-        output = lane_status.get("output") if isinstance(lane_status.get("output"), dict) else {}
+        live_lane = lane_status.get("runtimeStatus") in ("Running", "Pending") or lane_ref.get("state") == "running"
         view = views.get(lane_id or "")
         rows = [dict(r) for r in (view.get("copies") or [])] if isinstance(view, dict) else []
         current = lane_custom.get("current") or {}
@@ -128,7 +128,9 @@ def progress_document(
             "targetCollectionId": lane_custom.get("targetCollectionId"),
             "instanceId": lane_id,
             "runtimeStatus": lane_status.get("runtimeStatus"),
-            "state": lane_custom.get("state") or (output or {}).get("state") or lane_ref.get("state"),
+            "state": (lane_custom.get("state") if live_lane else None)
+            or lane_ref.get("state")
+            or lane_custom.get("state"),
             "counts": counts(rows) if isinstance(view, dict) else dict(lane_custom.get("counts") or {}),
             "copies": rows,
         }
@@ -139,7 +141,10 @@ def progress_document(
         elif isinstance(view, dict) and view.get("copiesOfDeletedSources"):
             # Kept: a copy stays a valid recovery point after its source restore point is deleted.
             lane_doc["copiesOfDeletedSources"] = list(view["copiesOfDeletedSources"])
-        reason = lane_custom.get("reason") or (output or {}).get("reason") or lane_ref.get("reason")
+        # A running lane speaks for itself; one that ended is as the collection recorded its end.
+        reason = (
+            (lane_custom.get("reason") if live_lane else None) or lane_ref.get("reason") or lane_custom.get("reason")
+        )
         if reason:
             lane_doc["reason"] = reason
         doc["lanes"].append(lane_doc)

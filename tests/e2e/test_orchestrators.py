@@ -81,7 +81,8 @@ def test_replicate_lane_alone(emu, host):
     make_target(emu)
     status = run(host, "replicate_lane", "t-lane", {"lane": lane(), "copy": SETTINGS, "instanceBase": "t-lane"})
     assert status["output"]["state"] == "done"
-    assert [c["state"] for c in status["output"]["copies"]] == ["succeeded"] * 3
+    assert status["output"]["counts"] == {"succeeded": 3}
+    assert [r["state"] for r in status["output"]["recent"]] == ["succeeded"] * 3
 
 
 def test_replicate_collection_alone(emu, host):
@@ -93,7 +94,7 @@ def test_replicate_collection_alone(emu, host):
         {"sourceCollectionId": collection_id("vm1-rpc"), "targets": targets, "copy": SETTINGS},
     )
     assert status["output"]["state"] == "done"
-    assert status["output"]["lanes"] == [{"region": "westus2", "state": "done", "reason": None}]
+    assert status["output"]["lanes"] == [{"region": "westus2", "instanceId": "t-coll~westus2", "state": "done"}]
 
 
 def test_sweep_alone(emu, host):

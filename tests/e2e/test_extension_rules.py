@@ -1,0 +1,198 @@
+"""The product within the Durable extension's rules (issue 10): each test reproduces a fault that the
+old code had on Azure, through the local durable host, which holds the extension's rules."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import azure.durable_functions as df
+import pytest
+
+from emulator import start_emulator
+
+from .conftest import REPO, Api, admin, app_host, collection_id, make_scenario
+
+
+def _lanes(api: Api, instance: str) -> dict[str, dict[str, Any]]:
+    return {lane["region"]: lane for lane in api.get(instance).json()["lanes"]}
+
+
+def _puts(emu: Any) -> int:
+    return sum(n for key, n in admin(emu, "GET", "/_emulator/calls").items() if key.startswith("RestorePoints_Create"))
+
+
+def test_policy_sample_against_the_demo_scenario_ends_with_each_lane_reason(tmp_path):
+    """task_all([]) returned None in SDK 1.x and crashed the collection when no lane could start:
+    policy.sample.json's target resource group does not exist in scenarios/demo.json."""
+    scenario = json.loads((REPO / "scenarios" / "demo.json").read_text())
+    policy = json.loads((REPO / "policy.sample.json").read_text())
+    policy["sources"] = {"subscriptions": [scenario["subscriptions"][0]["subscriptionId"]]}
+    source = scenario["collections"][0]
+    source_id = (
+        f"/subscriptions/{source['subscriptionId']}/resourceGroups/{source['resourceGroup']}"
+        f"/providers/Microsoft.Compute/restorePointCollections/{source['name']}"
+    )
+    with (
+        start_emulator(scenario) as emu,
+        app_host(
+            emu, tmp_path / "h.db", {"REPLICATION_POLICY": json.dumps(policy), "SWEEP_SCHEDULE": "0 0 0 1 1 *"}
+        ) as host,
+    ):
+        api = Api(host)
+        response = api.start(sourceCollectionId=source_id)
+        assert response.status_code == 202, response.text
+        host.run_until_idle(timeout=120)
+        status = host.get_instance(response.json()["id"])
+        lanes = _lanes(api, response.json()["id"])
+    assert status["runtimeStatus"] == "Completed", status
+    assert status["output"]["state"] == "attention"
+    for lane in lanes.values():
+        assert lane["state"] == "blocked" and "resource group" in lane["reason"].lower(), lane
+
+
+def test_a_failed_lane_ends_at_once_and_the_other_lanes_carry_on(tmp_path):
+    """On the extension task_all is Task.WhenAll: one failed lane kept the collection Running, phase
+    copying, until the slowest lane ended. Now each lane's end is handled when it happens."""
+    scenario = make_scenario(vms=1, points=2, disks=(2048,))  # ~3 simulated hours per copy at 200 MB/s
+    with start_emulator(scenario) as emu, app_host(emu, tmp_path / "h.db") as host:
+        api = Api(host)
+        instance = api.start(sourceCollectionId=collection_id("vm0-rpc")).json()["id"]
+        client = host.durable_client()
+        lane_id = f"{instance}~northeurope"
+        with host.hold_clock():
+            _wait_for(lambda: _exists(host, lane_id))
+            host.run_coroutine(client.terminate(lane_id, "a person stopped this lane"))
+        host.run_until_idle(timeout=120)
+        status = host.get_instance(instance)
+        lanes = _lanes(api, instance)
+    assert status["runtimeStatus"] == "Completed"
+    assert lanes["northeurope"]["state"] == "failed" and "stopped unexpectedly" in lanes["northeurope"]["reason"]
+    assert lanes["westus2"]["state"] == "done"
+    assert [c["state"] for c in lanes["westus2"]["copies"]] == ["succeeded", "succeeded"]
+    assert "Terminate" not in json.dumps(status["output"])  # no exception text in the output
+
+
+def _exists(host: Any, instance_id: str) -> bool:
+    try:
+        return host.get_instance(instance_id)["runtimeStatus"] == "Running"
+    except KeyError:
+        return False
+
+
+def _wait_for(predicate: Any, timeout: float = 30.0) -> None:
+    """Poll an in-process host (real time, bounded) until ``predicate()``; the clock is held meanwhile."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)
+
+
+def _count_episodes(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Episodes per instance: each episode builds one SDK context from the host's JSON."""
+    counts: dict[str, int] = {}
+    original = df.DurableOrchestrationContext.from_json.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: Any, json_string: str) -> Any:
+        context = original(cls, json_string)
+        counts[context.instance_id] = counts.get(context.instance_id, 0) + 1
+        return context
+
+    monkeypatch.setattr(df.DurableOrchestrationContext, "from_json", classmethod(counting))
+    return counts
+
+
+def _run_with_nudges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, nudges: int) -> tuple[int, int]:
+    counts = _count_episodes(monkeypatch)
+    scenario = make_scenario(vms=1, points=2, disks=(512,))
+    with start_emulator(scenario) as emu, app_host(emu, tmp_path / f"h{nudges}.db") as host:
+        api = Api(host)
+        instance = api.start(sourceCollectionId=collection_id("vm0-rpc"), targetRegions=["westus2"]).json()["id"]
+        client = host.durable_client()
+        with host.hold_clock():
+            for _ in range(nudges):
+                host.run_coroutine(client.raise_event(instance, "restorePointWritten", {"byPerson": False}))
+        host.run_until_idle(timeout=120)
+        assert host.get_instance(instance)["runtimeStatus"] == "Completed"
+        copies = _puts(emu)
+    return counts.get(instance, 0), copies
+
+
+def test_the_nudge_drain_costs_at_most_two_episodes_per_nudge(tmp_path, monkeypatch):
+    """py#507: one early event completed every later wait in the SDK, while the extension hands one
+    buffered event to each wait: the old 100-round drain was about 100 episodes on Azure."""
+    quiet, _ = _run_with_nudges(tmp_path, monkeypatch, 0)
+    monkeypatch.undo()
+    nudged, puts = _run_with_nudges(tmp_path, monkeypatch, 10)
+    assert (nudged - quiet) <= 2 * 10, (quiet, nudged)
+    assert puts == 2  # each restore point copied once, however many nudges
+
+
+def test_a_suspended_collection_is_left_alone_by_triggers(emu, host, api):
+    """A Suspended instance made ensure_replication call start_new, get a 500 and re-raise, failing the
+    Event Grid delivery and the whole sweep."""
+    instance = api.start(sourceCollectionId=collection_id("vm0-rpc"), targetRegions=["westus2"]).json()["id"]
+    client = host.durable_client()
+    with host.hold_clock():
+        host.run_coroutine(client.suspend(instance, "maintenance"))
+    sweep = api.session.post(f"{api.base}/api/sweep", timeout=30)
+    assert sweep.status_code == 202
+    host.run_until_idle(timeout=60)
+    sweep_status = host.get_instance("sweep")
+    assert sweep_status["runtimeStatus"] == "Completed", sweep_status
+    assert sweep_status["output"]["stats"].get("suspended") == 1, sweep_status["output"]
+    assert not sweep_status["output"]["errors"]
+    assert host.get_instance(instance)["runtimeStatus"] == "Suspended"
+    host.run_coroutine(client.resume(instance, "done"))
+    host.run_until_idle(timeout=60)
+    assert host.get_instance(instance)["runtimeStatus"] == "Completed"
+
+
+def test_stop_mode_spends_at_most_max_attempts_across_replans(tmp_path):
+    """ON_COPY_FAILURE=stop: a restore point written during the run made the re-planned lane try the
+    failed copy again (6 PUTs with MAX_COPY_ATTEMPTS=3), and the stopped lane listed it as pending."""
+    scenario = make_scenario(vms=1, points=1, faults={"diskCopyFailureRate": 1.0})
+    settings = {"ON_COPY_FAILURE": "stop", "MAX_COPY_ATTEMPTS": "3"}
+    with start_emulator(scenario) as emu, app_host(emu, tmp_path / "h.db", settings) as host:
+        api = Api(host)
+        instance = api.start(sourceCollectionId=collection_id("vm0-rpc"), targetRegions=["westus2"]).json()["id"]
+        client = host.durable_client()
+        with host.hold_clock():
+            admin(
+                emu, "POST", "/_emulator/restore-points", {"collectionId": collection_id("vm0-rpc"), "name": "rp-new"}
+            )
+            host.run_coroutine(client.raise_event(instance, "restorePointWritten", {"byPerson": False}))
+        host.run_until_idle(timeout=120)
+        puts = _puts(emu)
+        lane = _lanes(api, instance)["westus2"]
+    assert puts == 3, puts
+    assert lane["state"] == "stopped", lane
+    failed = [c for c in lane["copies"] if c["state"] == "failed"]
+    assert len(failed) == 1 and failed[0]["name"] == "rp0" and failed[0]["attempts"] == 3 and failed[0]["reason"]
+
+
+def test_a_copy_held_by_the_hourly_limit_says_so_with_its_next_check(tmp_path):
+    scenario = make_scenario(vms=1, points=3)
+    scenario["copiesPerHourPerCollection"] = 1
+    with start_emulator(scenario) as emu, app_host(emu, tmp_path / "h.db") as host:
+        api = Api(host)
+        instance = api.start(sourceCollectionId=collection_id("vm0-rpc"), targetRegions=["westus2"]).json()["id"]
+        seen: list[dict[str, Any]] = []
+        original = df.DurableOrchestrationContext.set_custom_status
+
+        def spy(self: Any, status: Any) -> None:
+            if isinstance(status, dict) and status.get("state") == "held":
+                seen.append(status)
+            original(self, status)
+
+        df.DurableOrchestrationContext.set_custom_status = spy  # type: ignore[method-assign]
+        try:
+            host.run_until_idle(timeout=120)
+        finally:
+            df.DurableOrchestrationContext.set_custom_status = original  # type: ignore[method-assign]
+        lane = _lanes(api, instance)["westus2"]
+    assert [c["state"] for c in lane["copies"]] == ["succeeded"] * 3
+    assert seen, "no copy was ever shown as held"
+    assert all(s.get("nextCheckAt") and "per hour" in s.get("reason", "") for s in seen), seen[0]
