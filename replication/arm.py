@@ -222,7 +222,8 @@ _HOURLY = re.compile(r"\bper hour\b|\bhourly\b|\ban hour\b|\bone hour\b|\bhour\b
 _OUT_OF_ORDER = re.compile(r"creation order|\bout of order\b|\bolder than\b|\bin order\b", re.IGNORECASE)
 _RETRY_IN_TEXT = re.compile(r"after '?(\d+(?:\.\d+)?)'? seconds?", re.IGNORECASE)
 _RESTORE_POINT_URL = re.compile(r"/restorepointcollections/[^/?]+/restorepoints/[^/?]+(?:\?|$)", re.IGNORECASE)
-_FIX_ROLE = "give the app's managed identity a role assignment that allows it"
+_AUTHORIZATION = re.compile(r"perform action '(?P<action>[^']+)' over scope '(?P<scope>[^']+)'")
+_FIX_ROLE = "give the app's managed identity a role assignment that allows"
 _FIX_IDENTITY = "check that AZURE_CLIENT_ID is the client id of a user-assigned identity attached to this app"
 
 
@@ -270,6 +271,17 @@ def _identity_failure(error: Exception) -> ArmFailure:
             "transient",
             f"the managed identity endpoint did not answer ({type(error).__name__}); waiting should fix it",
         )
+    if isinstance(error, HttpResponseError) and not isinstance(error, ClientAuthenticationError):
+        # azure-core's DecodeError: the identity endpoint said JSON and sent something else (an error page)
+        status = error.status_code
+        if status is None or status >= 500 or status in (408, 429):
+            return ArmFailure(
+                "transient",
+                f"the managed identity endpoint is unavailable (HTTP {status}, not a token); waiting should fix it",
+            )
+        return ArmFailure(
+            "forbidden", f"the managed identity endpoint refused a token (HTTP {status}): {_FIX_IDENTITY}"
+        )
     if isinstance(error, ValueError):  # json.JSONDecodeError: an answer that is not JSON (a gateway's error page)
         return ArmFailure(
             "transient", "the managed identity endpoint answered something that is not a token; waiting should fix it"
@@ -299,7 +311,13 @@ def _arm_failure(error: HttpResponseError, status: int) -> ArmFailure:
             "forbidden", _short(f"ARM refused the app's token ({code}): {_FIX_IDENTITY}: {message}"), status, code
         )
     if status == 403:
-        return ArmFailure("forbidden", _short(f"not allowed ({code}): {_FIX_ROLE}: {message}"), status, code)
+        # AuthorizationFailed: "The client '..' with object id '..' does not have authorization to perform
+        # action '<action>' over scope '<scope>' or the scope is invalid." (Learn: troubleshoot authorization)
+        wanted = _AUTHORIZATION.search(message)
+        if wanted is not None:
+            what = f"'{wanted['action']}' on {wanted['scope']}"
+            return ArmFailure("forbidden", _short(f"not allowed ({code}): {_FIX_ROLE} {what}"), status, code)
+        return ArmFailure("forbidden", _short(f"not allowed ({code}): {_FIX_ROLE} it: {message}"), status, code)
     if status == 404:
         return ArmFailure("not_found", _short(message), status, code)
     if status in (400, 409) and _OUT_OF_ORDER.search(text):
