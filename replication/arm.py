@@ -540,13 +540,21 @@ def _observation(rp: dict[str, Any]) -> CopyObservation:
 
 
 def ensure_target_collection(
-    source: CollectionInfo, target: CollectionRef, region: str, tags: dict[str, str]
+    source: CollectionInfo,
+    target: CollectionRef,
+    region: str,
+    tags: dict[str, str],
+    legacy: CollectionRef | None = None,
 ) -> CollectionInfo:
-    """Create the target collection bound to ``source``, or confirm the one that exists.
+    """Create the target collection bound to ``source``, or confirm (or adopt) the one that exists.
 
-    Read before write: an existing collection bound to this source in this region is success
-    (a re-run after a crash lands here); one bound to anything else is a conflict a person must
-    resolve, never overwritten.
+    Read before write: an existing collection under ``target``'s name bound to this source in this region
+    is success (a re-run after a crash lands here); one bound to anything else is a conflict a person must
+    resolve, never overwritten. When there is none and ``legacy`` names a collection under the name of
+    earlier releases (``ids.legacy_target_collection_name``) bound to this source in this region, that
+    collection is adopted and returned: the caller uses its id from then on (copies already made there can
+    only be found there). A legacy-named collection bound to another source (another team's source of the
+    same name) is left alone, and the collection is created under ``target``'s name.
     """
     existing = read_collection(target.id)
     if existing is not None:
@@ -560,6 +568,14 @@ def ensure_target_collection(
                 "conflict", f"target collection {target.id} exists in {existing['location']}, not {region}"
             )
         return existing
+    if legacy is not None and not same_id(legacy.id, target.id):
+        adopted = read_collection(legacy.id)
+        if (
+            adopted is not None
+            and same_id(adopted["sourceId"], source["id"])
+            and adopted["location"].replace(" ", "").lower() == region
+        ):
+            return adopted
     client = compute_client(target.subscription_id)
     body = m.RestorePointCollection(
         location=region,
