@@ -257,6 +257,11 @@ def target_collection_name(source_collection_id: str, region: str) -> str:
     new-named one bound to another source is a conflict for a person. ``arm.ensure_target_collection``
     applies this rule when given the legacy name.
     """
+    if "/" not in source_collection_id:  # callers of earlier releases passed the source's name
+        raise InvalidResourceId(
+            f"target_collection_name takes the source collection id, not a name ('{source_collection_id}'); "
+            "legacy_target_collection_name takes the name"
+        )
     ref = parse_collection_id(source_collection_id)
     region_part = _region_part(region)
     room = TARGET_NAME_MAX - len(region_part) - _TARGET_DIGEST - 2

@@ -11,11 +11,13 @@ from __future__ import annotations
 import re
 import string
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from replication import ids
 from replication.ids import (
+    InvalidResourceId,
     collection_instance_id,
     copy_instance_id,
     lane_instance_id,
@@ -159,3 +161,8 @@ def test_target_names_are_valid_arm_names_bounded_and_distinct(c1, c2, r1, r2):
     assert n1 == target_collection_name(c1, r1)
     assert n1.lower() == target_collection_name(shout(c1).replace("/SUBSCRIPTIONS/", "/subscriptions/"), r1).lower()
     assert n1.startswith(parse_collection_id(c1).name[:20].rstrip("-._"))
+
+
+def test_a_name_where_the_id_belongs_is_refused_with_a_pointer_to_the_legacy_name():
+    with pytest.raises(InvalidResourceId, match="legacy_target_collection_name"):
+        target_collection_name("web-01-rpc", "westus2")
