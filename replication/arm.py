@@ -273,14 +273,14 @@ def _identity_failure(error: Exception) -> ArmFailure:
         )
     if isinstance(error, HttpResponseError) and not isinstance(error, ClientAuthenticationError):
         # azure-core's DecodeError: the identity endpoint said JSON and sent something else (an error page)
-        status = error.status_code
-        if status is None or status >= 500 or status in (408, 429):
+        http_status = error.status_code
+        if http_status is None or http_status >= 500 or http_status in (408, 429):
             return ArmFailure(
                 "transient",
-                f"the managed identity endpoint is unavailable (HTTP {status}, not a token); waiting should fix it",
+                f"the managed identity endpoint is unavailable (HTTP {http_status}, no token); waiting should fix it",
             )
         return ArmFailure(
-            "forbidden", f"the managed identity endpoint refused a token (HTTP {status}): {_FIX_IDENTITY}"
+            "forbidden", f"the managed identity endpoint refused a token (HTTP {http_status}): {_FIX_IDENTITY}"
         )
     if isinstance(error, ValueError):  # json.JSONDecodeError: an answer that is not JSON (a gateway's error page)
         return ArmFailure(
