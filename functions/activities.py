@@ -80,6 +80,9 @@ def ensure_target_collection(payload: dict[str, Any]) -> dict[str, Any]:
                 parse_collection_id(payload["targetCollectionId"]),
                 payload["region"],
                 payload.get("tags") or {},
+                parse_collection_id(payload["legacyTargetCollectionId"])
+                if payload.get("legacyTargetCollectionId")
+                else None,
             )
         ),
     )

@@ -25,7 +25,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from replication.ids import CollectionRef, lane_instance_id, target_collection_name
+from replication.ids import CollectionRef, lane_instance_id, legacy_target_collection_name, target_collection_name
 from replication.planning import lane_blocked_reason
 
 from .arm_calls import arm_activity, describe, short
@@ -64,7 +64,10 @@ def replicate_collection(context: df.DurableOrchestrationContext) -> Generator[A
     for target in spec["targets"]:
         region = target["region"]
         ref = CollectionRef(
-            target["subscriptionId"], target["resourceGroup"], target_collection_name(source["name"], region)
+            target["subscriptionId"], target["resourceGroup"], target_collection_name(source_id, region)
+        )
+        legacy = CollectionRef(
+            target["subscriptionId"], target["resourceGroup"], legacy_target_collection_name(source["name"], region)
         )
         skip = lane_blocked_reason({**source, "restorePoints": []}, None, region)
         lanes.append(
@@ -72,6 +75,7 @@ def replicate_collection(context: df.DurableOrchestrationContext) -> Generator[A
                 "region": region,
                 "instanceId": lane_instance_id(context.instance_id, region),
                 "targetCollectionId": ref.id,
+                "legacyTargetCollectionId": legacy.id,
                 "state": "skipped" if skip else "running",
                 "reason": skip,
                 "tags": target.get("tags") or {},
@@ -93,6 +97,7 @@ def replicate_collection(context: df.DurableOrchestrationContext) -> Generator[A
                 "lane": {
                     "sourceCollectionId": source_id,
                     "targetCollectionId": lane["targetCollectionId"],
+                    "legacyTargetCollectionId": lane["legacyTargetCollectionId"],
                     "region": lane["region"],
                     "tags": lane["tags"],
                 },

@@ -144,6 +144,7 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
                 {
                     "source": view["source"],
                     "targetCollectionId": lane["targetCollectionId"],
+                    "legacyTargetCollectionId": lane.get("legacyTargetCollectionId"),
                     "region": lane["region"],
                     "tags": lane.get("tags") or {},
                 },
@@ -155,6 +156,11 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
                 ended = yield from blocked(f"target collection: {describe(made)}")
                 if ended is not None:
                     return ended
+            elif made["value"]["id"].lower() != lane["targetCollectionId"].lower():
+                # An existing target under the name of earlier releases, bound to this source: adopted.
+                lane = {**lane, "targetCollectionId": made["value"]["id"], "legacyTargetCollectionId": None}
+                spec = {**spec, "lane": lane}
+                status["targetCollectionId"] = lane["targetCollectionId"]
             continue
         rechecks = 0
         action = view["next"]

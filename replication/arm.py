@@ -7,21 +7,29 @@ act on (wait and retry, or give up with a reason a person can act on).
 
 Retries: azure-core's ``RetryPolicy`` absorbs short blips inside an activity. A ``Retry-After``
 longer than :data:`INLINE_RETRY_AFTER_CAP` (the hourly copy limit answers with minutes) is not
-slept on inside an activity: it surfaces as ``throttled`` and the orchestrator waits on a durable
-timer, which costs nothing while it waits.
+slept on inside an activity: it surfaces as ``throttled`` or ``copy_quota`` and the orchestrator
+waits on a durable timer, which costs nothing while it waits.
+
+Failures are classified by :func:`classify` from what the libraries really raise and what Azure
+really answers; ``model.ERROR_KINDS`` says who fixes each kind (waiting, a person, or nobody).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from email.utils import parsedate_to_datetime
+from time import time
+from typing import Any, TypeVar, cast
 
+from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 from azure.core.exceptions import (
     ClientAuthenticationError,
     HttpResponseError,
-    ResourceNotFoundError,
+    ODataV4Format,
     ServiceRequestError,
     ServiceResponseError,
 )
@@ -36,6 +44,22 @@ from .settings import ArmSettings, load_arm_settings
 log = logging.getLogger(__name__)
 
 INLINE_RETRY_AFTER_CAP = 10.0  # seconds an activity may sleep on one Retry-After
+THROTTLE_WAIT = 60.0  # a 429 without Retry-After
+COPY_QUOTA_WAIT = 1200.0  # the hourly copy limit without Retry-After: a third of the hour, one copy's share
+MESSAGE_LIMIT = 300
+
+# azure-core retry settings of the ARM pipeline (per call, inside one activity).
+ARM_RETRY: dict[str, Any] = {"retry_total": 4, "retry_backoff_factor": 0.5, "retry_backoff_max": 8}
+# The managed identity credential's own pipeline (azure-identity passes these to azure-core's RetryPolicy
+# and RequestsTransport). Its defaults are 10 retries and 300 s connect/read timeouts, so an identity
+# endpoint that hangs would hold an activity for many minutes before anything could be classified.
+IDENTITY_OPTIONS: dict[str, Any] = {
+    "retry_total": 2,
+    "retry_backoff_factor": 0.5,
+    "retry_backoff_max": 4,
+    "connection_timeout": 10,
+    "read_timeout": 30,
+}
 T = TypeVar("T")
 
 
@@ -78,12 +102,54 @@ _credential: Any = None
 _clients: dict[str, ComputeManagementClient] = {}
 
 
-def _make_credential(settings: ArmSettings) -> Any:
+_TOKEN_REQUEST = "_replication_token_request"  # set on whatever the credential raised
+
+
+class _Credential:
+    """The product's credential: azure-identity's, with what it raises marked as a token-request failure.
+
+    azure-core's bearer-token policy lets the credential's exceptions out of the ARM call unchanged, and
+    some of them are indistinguishable from ARM's own (a ``ServiceRequestError`` for the identity endpoint
+    refusing connections looks like one for ARM; a non-JSON answer from it escapes as a bare
+    ``json.JSONDecodeError``). The mark lets :func:`classify` say which endpoint failed. The exception
+    itself is re-raised unchanged, so azure-core's retry policy treats it exactly as before.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        try:
+            return cast(AccessToken, self._inner.get_token(*scopes, **kwargs))
+        except Exception as error:
+            setattr(error, _TOKEN_REQUEST, True)
+            raise
+
+    def get_token_info(self, *scopes: str, options: TokenRequestOptions | None = None) -> AccessTokenInfo:
+        try:
+            return cast(AccessTokenInfo, self._inner.get_token_info(*scopes, options=options))
+        except Exception as error:
+            setattr(error, _TOKEN_REQUEST, True)
+            raise
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def __enter__(self) -> _Credential:
+        self._inner.__enter__()
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        self._inner.__exit__(*args)
+
+
+def _make_credential(settings: ArmSettings) -> _Credential:
+    """``ManagedIdentityCredential`` in Azure (``AZURE_CLIENT_ID`` set), ``DefaultAzureCredential`` locally."""
     from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
     if settings.client_id:
-        return ManagedIdentityCredential(client_id=settings.client_id)
-    return DefaultAzureCredential()
+        return _Credential(ManagedIdentityCredential(client_id=settings.client_id, **IDENTITY_OPTIONS))
+    return _Credential(DefaultAzureCredential())
 
 
 def compute_client(subscription_id: str) -> ComputeManagementClient:
@@ -104,7 +170,7 @@ def compute_client(subscription_id: str) -> ComputeManagementClient:
                 subscription_id,
                 base_url=settings.endpoint,
                 credential_scopes=[settings.credential_scope],
-                retry_policy=_ShortRetryPolicy(retry_total=4, retry_backoff_factor=0.5, retry_backoff_max=8),
+                retry_policy=_ShortRetryPolicy(**ARM_RETRY),
                 connection_timeout=20,
                 read_timeout=60,
                 **kwargs,
@@ -123,52 +189,234 @@ def reset_clients() -> None:
         _credential = None
 
 
-def _retry_after(error: HttpResponseError) -> float | None:
-    response = getattr(error, "response", None)
-    raw = response.headers.get("Retry-After") if response is not None else None
-    try:
-        return float(raw) if raw is not None else None
-    except ValueError:
-        return None
+# ---- classifying failures ---------------------------------------------------------------------
+#
+# Sources, by kind (what is matched is what the library or Azure produces; none of it is guessed):
+# - identity endpoint: azure-identity 1.27 ``_internal/msal_managed_identity_client.py`` (``_request_token``)
+#   raises ``CredentialUnavailableError("App Service managed identity configuration not found in environment.
+#   Token request error: (invalid_scope) <statusCode>, <message>")`` for ANY JSON answer without a token,
+#   whatever its HTTP status (msal 1.39 ``managed_identity.py``, ``_obtain_token_on_app_service``, builds
+#   "<statusCode>, <message>" from the body). A non-JSON answer escapes as ``json.JSONDecodeError`` (msal
+#   re-raises it); a refused connection is azure-core's ``ServiceRequestError``, a read timeout its
+#   ``ServiceResponseTimeoutError`` (``pipeline/transport/_requests_basic.py``). An unknown client id is
+#   400 ``{"statusCode":400,"message":"Unable to load the proper Managed Identity."}`` (Azure/azure-sdk-for-net#43691).
+# - ARM throttling: 429 ``SubscriptionRequestsThrottled`` "Number of requests for subscription ... Please try
+#   again after '6' seconds." (MicrosoftDocs SupportArticles "Troubleshoot the SubscriptionRequestsThrottled
+#   error code (429)"); remaining budget in ``x-ms-ratelimit-remaining-subscription-*`` (Learn
+#   request-limits-and-throttling).
+# - Compute throttling: 429 ``OperationNotAllowed`` "...too many requests have been received..." with a
+#   ``TooManyRequests`` detail whose target is the policy (``HighCostGet30Min``) and a Retry-After, often
+#   minutes (MicrosoftDocs/azure-docs troubleshooting/troubleshooting-throttling-errors.md).
+# - the hourly copy limit: "3 copies per target restore point collection per hour ... HTTP 429, retry after
+#   the interval in the response" (Learn virtual-machines-create-restore-points, throttling limits). Azure's
+#   code and message for it are published nowhere found (Learn, REST specs; the azure-cli recording
+#   test_copy_vm_restore_point.yaml holds only successful copies, and azure-sdk-for-net's RestorePointTests
+#   are success-path tests): it is told from the throttles above by
+#   being a restore point PUT refused 429 with a message about an hour, and by carrying neither throttle's code.
+# - out of order: "after RP1 and RP3 are copied, RP2 can never be" (Learn virtual-machines-restore-points-copy).
+#   Code and message unpublished too: a 409 (or 400) whose message speaks of creation order / older than.
+
+_TOKEN_ERROR = re.compile(r"Token request error: \((?P<error>[^)]*)\) (?:(?P<status>\d{3}|None), )?(?P<detail>.*)")
+_ARM_THROTTLE_CODES = frozenset({"subscriptionrequeststhrottled", "tenantrequeststhrottled", "requeststhrottled"})
+_HOURLY = re.compile(r"\bper hour\b|\bhourly\b|\ban hour\b|\bone hour\b|\bhour\b", re.IGNORECASE)
+_OUT_OF_ORDER = re.compile(r"creation order|\bout of order\b|\bolder than\b|\bin order\b", re.IGNORECASE)
+_RETRY_IN_TEXT = re.compile(r"after '?(\d+(?:\.\d+)?)'? seconds?", re.IGNORECASE)
+_RESTORE_POINT_URL = re.compile(r"/restorepointcollections/[^/?]+/restorepoints/[^/?]+(?:\?|$)", re.IGNORECASE)
+_AUTHORIZATION = re.compile(r"perform action '(?P<action>[^']+)' over scope '(?P<scope>[^']+)'")
+_FIX_ROLE = "give the app's managed identity a role assignment that allows"
+_FIX_IDENTITY = "check that AZURE_CLIENT_ID is the client id of a user-assigned identity attached to this app"
 
 
 def classify(error: Exception) -> ArmFailure:
-    """Map an azure-core exception to what the orchestrator should do about it."""
+    """Map what an SDK call raised to what the orchestrator should do about it (see ``model.ERROR_KINDS``)."""
     if isinstance(error, ArmFailure):
         return error
-    if isinstance(error, ClientAuthenticationError):
-        return ArmFailure("forbidden", f"authentication failed: {_message(error)}", 401, _code(error))
-    if isinstance(error, ResourceNotFoundError):
-        return ArmFailure("not_found", _message(error), 404, _code(error))
-    if isinstance(error, HttpResponseError):
-        status = error.status_code
-        if status == 429:
-            return ArmFailure("throttled", _message(error), 429, _code(error), _retry_after(error) or 60.0)
-        if status in (401, 403):
-            return ArmFailure("forbidden", _message(error), status, _code(error))
-        if status == 404:
-            return ArmFailure("not_found", _message(error), status, _code(error))
-        if status == 409:
-            return ArmFailure("conflict", _message(error), status, _code(error))
-        if status is not None and (status >= 500 or status == 408):
-            return ArmFailure("transient", _message(error), status, _code(error), _retry_after(error))
-        if status is not None and 400 <= status < 500:
-            return ArmFailure("invalid", _message(error), status, _code(error))
-        return ArmFailure("unexpected", _message(error), status, _code(error))
+    response = getattr(error, "response", None)
+    if getattr(error, _TOKEN_REQUEST, False) or (isinstance(error, ClientAuthenticationError) and response is None):
+        return _identity_failure(error)
+    if isinstance(error, HttpResponseError) and response is not None and error.status_code is not None:
+        return _arm_failure(error, error.status_code)
     if isinstance(error, (ServiceRequestError, ServiceResponseError, ConnectionError, TimeoutError)):
-        return ArmFailure("transient", f"connection problem: {type(error).__name__}")
-    return ArmFailure("unexpected", f"{type(error).__name__}: {error}")
+        return ArmFailure("transient", f"could not reach ARM ({type(error).__name__}); waiting should fix it")
+    return ArmFailure("unexpected", _short(f"{type(error).__name__}: {error}"))
 
 
-def _code(error: Exception) -> str | None:
-    inner = getattr(error, "error", None)
-    return getattr(inner, "code", None) if inner is not None else None
+def _identity_failure(error: Exception) -> ArmFailure:
+    """A token could not be had: an outage of the identity endpoint waits, a refusal needs a person."""
+    text = str(getattr(error, "message", None) or error)
+    match = _TOKEN_ERROR.search(text)
+    if match is not None:
+        detail = match["detail"].strip() or match["error"]
+        status = match["status"]
+        if status is None:  # IMDS and others: an OAuth error without a status (e.g. "Identity not found")
+            return ArmFailure("forbidden", _short(f"the managed identity refused a token ({detail}): {_FIX_IDENTITY}"))
+        if status == "None" or int(status) >= 500 or int(status) in (408, 429):
+            return ArmFailure(
+                "transient",
+                _short(
+                    f"the managed identity endpoint is unavailable (HTTP {status}: {detail}); waiting should fix it"
+                ),
+            )
+        return ArmFailure(
+            "forbidden",
+            _short(f"the managed identity endpoint refused a token (HTTP {status}: {detail}): {_FIX_IDENTITY}"),
+        )
+    if isinstance(error, ServiceRequestError):
+        return ArmFailure(
+            "transient",
+            f"the managed identity endpoint is unreachable ({type(error).__name__}); waiting should fix it",
+        )
+    if isinstance(error, ServiceResponseError):
+        return ArmFailure(
+            "transient",
+            f"the managed identity endpoint did not answer ({type(error).__name__}); waiting should fix it",
+        )
+    if isinstance(error, HttpResponseError) and not isinstance(error, ClientAuthenticationError):
+        # azure-core's DecodeError: the identity endpoint said JSON and sent something else (an error page)
+        http_status = error.status_code
+        if http_status is None or http_status >= 500 or http_status in (408, 429):
+            return ArmFailure(
+                "transient",
+                f"the managed identity endpoint is unavailable (HTTP {http_status}, no token); waiting should fix it",
+            )
+        return ArmFailure(
+            "forbidden", f"the managed identity endpoint refused a token (HTTP {http_status}): {_FIX_IDENTITY}"
+        )
+    if isinstance(error, ValueError):  # json.JSONDecodeError: an answer that is not JSON (a gateway's error page)
+        return ArmFailure(
+            "transient", "the managed identity endpoint answered something that is not a token; waiting should fix it"
+        )
+    if isinstance(error, ClientAuthenticationError):  # no managed identity here, or no credential at all
+        return ArmFailure("forbidden", _short(f"no token for ARM ({_first_line(text)}): {_FIX_IDENTITY}"))
+    return ArmFailure("unexpected", _short(f"getting a token failed: {type(error).__name__}: {error}"))
 
 
-def _message(error: Exception) -> str:
-    inner = getattr(error, "error", None)
-    text = getattr(inner, "message", None) if inner is not None else None
-    return str(text or getattr(error, "message", None) or error).splitlines()[0][:500]
+def _arm_failure(error: HttpResponseError, status: int) -> ArmFailure:
+    code, message, text = _error_parts(error)
+    if status == 429:
+        retry = _retry_after(error, message)
+        if _is_copy_quota(error, code, text):
+            return ArmFailure(
+                "copy_quota",
+                _short(f"Azure allows 3 copies per target collection per hour: {message}"),
+                status,
+                code,
+                retry or COPY_QUOTA_WAIT,
+            )
+        return ArmFailure(
+            "throttled", _short(f"{_throttler(error, code)} throttled: {message}"), status, code, retry or THROTTLE_WAIT
+        )
+    if status == 401:
+        return ArmFailure(
+            "forbidden", _short(f"ARM refused the app's token ({code}): {_FIX_IDENTITY}: {message}"), status, code
+        )
+    if status == 403:
+        # AuthorizationFailed: "The client '..' with object id '..' does not have authorization to perform
+        # action '<action>' over scope '<scope>' or the scope is invalid." (Learn: troubleshoot authorization)
+        wanted = _AUTHORIZATION.search(message)
+        if wanted is not None:
+            what = f"'{wanted['action']}' on {wanted['scope']}"
+            return ArmFailure("forbidden", _short(f"not allowed ({code}): {_FIX_ROLE} {what}"), status, code)
+        return ArmFailure("forbidden", _short(f"not allowed ({code}): {_FIX_ROLE} it: {message}"), status, code)
+    if status == 404:
+        return ArmFailure("not_found", _short(message), status, code)
+    if status in (400, 409) and _OUT_OF_ORDER.search(text):
+        return ArmFailure(
+            "out_of_order",
+            _short(f"Azure will never copy this restore point to that region (a newer one is there): {message}"),
+            status,
+            code,
+        )
+    if status == 409:
+        return ArmFailure("conflict", _short(message), status, code)
+    if status >= 500 or status == 408:
+        return ArmFailure("transient", _short(message), status, code, _retry_after(error, None))
+    if 400 <= status < 500:
+        return ArmFailure("invalid", _short(message), status, code)
+    return ArmFailure("unexpected", _short(message), status, code)
+
+
+def _error_parts(error: HttpResponseError) -> tuple[str | None, str, str]:
+    """(code, message, all the text to match: message, details' codes, targets and messages)."""
+    body = getattr(error, "error", None)
+    if body is None:  # azure-core could not parse it; try the raw body (Compute's bare {"code","message"})
+        try:
+            raw = json.loads(error.response.text()) if error.response is not None else None
+        except (ValueError, TypeError):
+            raw = None
+        if isinstance(raw, dict):
+            try:
+                body = ODataV4Format(raw)
+            except ValueError:
+                body = None
+    code = getattr(body, "code", None)
+    message = getattr(body, "message", None) or error.reason or str(error)
+    parts = [str(message)]
+    for detail in getattr(body, "details", None) or []:
+        parts += [str(getattr(detail, name, None) or "") for name in ("code", "target", "message")]
+    return code, _first_line(str(message)), " ".join(parts)
+
+
+def _is_copy_quota(error: HttpResponseError, code: str | None, text: str) -> bool:
+    """A 429 that is the hourly copy limit, not ARM's or Compute's request throttling (see the sources above)."""
+    if (code or "").lower() in _ARM_THROTTLE_CODES or _arm_budget_exhausted(error):
+        return False
+    request = getattr(error.response, "request", None)
+    if request is not None and not (request.method == "PUT" and _RESTORE_POINT_URL.search(str(request.url))):
+        return False
+    return bool(_HOURLY.search(text))
+
+
+def _arm_budget_exhausted(error: HttpResponseError) -> bool:
+    headers = getattr(error.response, "headers", None) or {}
+    return any(
+        name.lower().startswith("x-ms-ratelimit-remaining-subscription-") and str(value).strip() == "0"
+        for name, value in headers.items()
+    )
+
+
+def _throttler(error: HttpResponseError, code: str | None) -> str:
+    """Who throttled: ARM's request buckets, or a Compute policy (named in the detail's target)."""
+    if (code or "").lower() in _ARM_THROTTLE_CODES or _arm_budget_exhausted(error):
+        return "ARM"
+    body = getattr(error, "error", None)
+    for detail in getattr(body, "details", None) or []:
+        if (getattr(detail, "code", None) or "").lower() == "toomanyrequests" and getattr(detail, "target", None):
+            return f"Compute (policy {detail.target})"
+    return "Azure"
+
+
+def _retry_after(error: HttpResponseError, message: str | None) -> float | None:
+    """Seconds to wait: Retry-After (seconds or an HTTP date), retry-after-ms, or 'after N seconds' in the text."""
+    headers = getattr(error.response, "headers", None) or {}
+    for name, scale in (("retry-after-ms", 0.001), ("x-ms-retry-after-ms", 0.001)):
+        raw = headers.get(name)
+        if raw is not None:
+            try:
+                return max(0.0, float(raw) * scale)
+            except ValueError:
+                pass
+    raw = headers.get("Retry-After")
+    if raw is not None:
+        try:
+            return max(0.0, float(raw))
+        except ValueError:
+            try:
+                return max(0.0, parsedate_to_datetime(raw).timestamp() - time())
+            except (TypeError, ValueError):
+                pass
+    found = _RETRY_IN_TEXT.search(message or "")
+    return float(found.group(1)) if found else None
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
+def _short(text: str) -> str:
+    """One line, bounded: messages go to logs, custom status and HTTP answers."""
+    line = " ".join(text.split())
+    return line if len(line) <= MESSAGE_LIMIT else line[: MESSAGE_LIMIT - 3] + "..."
 
 
 def call(fn: Callable[[], T]) -> T:
@@ -292,13 +540,21 @@ def _observation(rp: dict[str, Any]) -> CopyObservation:
 
 
 def ensure_target_collection(
-    source: CollectionInfo, target: CollectionRef, region: str, tags: dict[str, str]
+    source: CollectionInfo,
+    target: CollectionRef,
+    region: str,
+    tags: dict[str, str],
+    legacy: CollectionRef | None = None,
 ) -> CollectionInfo:
-    """Create the target collection bound to ``source``, or confirm the one that exists.
+    """Create the target collection bound to ``source``, or confirm (or adopt) the one that exists.
 
-    Read before write: an existing collection bound to this source in this region is success
-    (a re-run after a crash lands here); one bound to anything else is a conflict a person must
-    resolve, never overwritten.
+    Read before write: an existing collection under ``target``'s name bound to this source in this region
+    is success (a re-run after a crash lands here); one bound to anything else is a conflict a person must
+    resolve, never overwritten. When there is none and ``legacy`` names a collection under the name of
+    earlier releases (``ids.legacy_target_collection_name``) bound to this source in this region, that
+    collection is adopted and returned: the caller uses its id from then on (copies already made there can
+    only be found there). A legacy-named collection bound to another source (another team's source of the
+    same name) is left alone, and the collection is created under ``target``'s name.
     """
     existing = read_collection(target.id)
     if existing is not None:
@@ -312,6 +568,14 @@ def ensure_target_collection(
                 "conflict", f"target collection {target.id} exists in {existing['location']}, not {region}"
             )
         return existing
+    if legacy is not None and not same_id(legacy.id, target.id):
+        adopted = read_collection(legacy.id)
+        if (
+            adopted is not None
+            and same_id(adopted["sourceId"], source["id"])
+            and adopted["location"].replace(" ", "").lower() == region
+        ):
+            return adopted
     client = compute_client(target.subscription_id)
     body = m.RestorePointCollection(
         location=region,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .ids import CollectionRef, target_collection_name
+from .ids import CollectionRef, legacy_target_collection_name, same_id, target_collection_name
 from .model import CollectionInfo, Target
 from .planning import lane_blocked_reason, plan_lane
 from .status import counts, lane_copies
@@ -18,10 +18,17 @@ def dry_run(
     lanes = []
     for target in targets:
         ref = CollectionRef(
-            target["subscriptionId"], target["resourceGroup"], target_collection_name(source["name"], target["region"])
+            target["subscriptionId"], target["resourceGroup"], target_collection_name(source["id"], target["region"])
         )
         blocked = lane_blocked_reason(source, None, target["region"])
         existing = None if blocked else read(ref.id)
+        if existing is None and not blocked:  # adopted, as the lane would: the name of earlier releases
+            legacy = CollectionRef(
+                ref.subscription_id, ref.resource_group, legacy_target_collection_name(source["name"], target["region"])
+            )
+            found = read(legacy.id)
+            if found is not None and same_id(found.get("sourceId"), source["id"]):
+                ref, existing = legacy, found
         plan = plan_lane(source, existing, target["region"])
         rows = lane_copies(plan)
         lane: dict[str, Any] = {

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from azure.mgmt.core.tools import is_valid_resource_id, parse_resource_id, resource_id
 
+from .regions import AZURE_REGIONS, normalize_region
+
 COMPUTE = "microsoft.compute"
 COLLECTIONS = "restorepointcollections"
 RESTORE_POINTS = "restorepoints"
@@ -157,35 +159,123 @@ def _slug(text: str, length: int) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:length] or "x"
 
 
+# ---- durable instance ids -----------------------------------------------------------------------
+#
+# Limits: the Durable Task Scheduler takes instance ids of at most 100 characters; the Azure Storage backend
+# takes 256 and forbids '/', '\', '#', '?' and control characters (they become table keys; Learn: Durable
+# orchestrations, "Orchestration identity"). Every id below
+# is built from [a-z0-9-] parts joined by '~' and is at most MAX_INSTANCE_ID long by construction:
+#   collection  rpc-<name slug, 40>-<12 hex>                       <= 57
+#   lane        <collection>~<region, 18>                          <= 76
+#   copy        <lane>~<restore point name slug, 14>-<8 hex>        <= 100
+# 18 is the longest Azure region name (australiasoutheast, germanywestcentral: see regions.py); a longer name
+# that may appear one day keeps a prefix and a hash, so it still fits and stays distinct.
+
+MAX_INSTANCE_ID = 100
+_COLLECTION_SLUG = 40
+COLLECTION_INSTANCE_MAX = len("rpc-") + _COLLECTION_SLUG + 1 + 12
+REGION_PART_MAX = max(len(region) for region in AZURE_REGIONS)
+LANE_INSTANCE_MAX = COLLECTION_INSTANCE_MAX + 1 + REGION_PART_MAX
+_COPY_DIGEST = 8
+_COPY_SLUG = MAX_INSTANCE_ID - LANE_INSTANCE_MAX - 1 - 1 - _COPY_DIGEST
+_INSTANCE_SAFE = re.compile(r"^[A-Za-z0-9._~-]+$")
+
+
 def collection_instance_id(collection_id: str) -> str:
     """Durable instance id of the orchestration that replicates one source collection.
 
     Derived from the normalised id so that duplicate or concurrent triggers for the same collection
     land on the same instance. Readable prefix for operators, hash for uniqueness; no characters
-    that Durable forbids in instance ids ('/', '\\\\', '#', '?').
+    that Durable forbids in instance ids ('/', '\\\\', '#', '?'). Unchanged since the first release, so
+    running instances keep their ids.
     """
     ref = parse_collection_id(collection_id)
-    return f"rpc-{_slug(ref.name, 40)}-{_digest(normalize(ref.id), 12)}"
+    return f"rpc-{_slug(ref.name, _COLLECTION_SLUG)}-{_digest(normalize(ref.id), 12)}"
 
 
 def lane_instance_id(collection_instance: str, region: str) -> str:
-    """Instance id of one lane (source collection -> target region)."""
-    return f"{collection_instance}~{_slug(region, 30)}"
+    """Instance id of one lane (source collection -> target region): ``<collection instance>~<region>``.
+
+    For an id made by :func:`collection_instance_id` and a real region this is the same id as before the
+    length bound existed; anything longer or unsafe is fitted (a prefix and a hash of the whole).
+    """
+    return f"{_fit(collection_instance, COLLECTION_INSTANCE_MAX)}~{_region_part(region)}"
 
 
 def copy_instance_id(lane_instance: str, source_restore_point_id: str) -> str:
-    """Instance id of the sub-orchestration that copies one restore point along one lane."""
+    """Instance id of the sub-orchestration that copies one restore point along one lane.
+
+    ``<lane instance>~<restore point name, 14>-<8 hex of the normalised restore point id>``: at most 100
+    characters whatever the names (ARM allows 80-character restore point names).
+    """
     ref = parse_restore_point_id(source_restore_point_id)
-    return f"{lane_instance}~{_slug(ref.name, 24)}-{_digest(normalize(ref.id), 8)}"
+    name = _slug(ref.name, _COPY_SLUG).rstrip("-") or "x"
+    return f"{_fit(lane_instance, LANE_INSTANCE_MAX)}~{name}-{_digest(normalize(ref.id), _COPY_DIGEST)}"
 
 
-def target_collection_name(source_name: str, region: str) -> str:
-    """Name of the target collection for a source collection and a region.
+def _region_part(region: str) -> str:
+    """A region as it appears in ids and names: ARM's short lower-case form, at most REGION_PART_MAX long."""
+    part = _slug(normalize_region(region), 200)
+    if len(part) <= REGION_PART_MAX:
+        return part
+    return f"{part[: REGION_PART_MAX - 9].rstrip('-')}-{_digest(part, 8)}"
 
-    One target resource group may hold the copies of one source for several regions, so the region
-    is part of the name. ARM names are limited to 80 characters: longer ones keep a hash.
+
+def _fit(text: str, limit: int) -> str:
+    """``text`` if it is short enough and safe in an instance id, else a safe prefix and a hash of all of it."""
+    if len(text) <= limit and _INSTANCE_SAFE.match(text):
+        return text
+    prefix = re.sub(r"[^A-Za-z0-9._~-]+", "-", text)[: limit - 13].rstrip("-")
+    return f"{prefix}-{_digest(text, 12)}" if prefix else _digest(text, 12)
+
+
+# ---- target collection names --------------------------------------------------------------------
+#
+# ARM names of restore point collections: 1-80 characters, letters, digits, '_', '.', '-', starting with a
+# letter or digit (the Microsoft.Compute rows of Learn "Naming rules and restrictions for Azure resources";
+# images and snapshots also end with a letter, digit or '_'). The names below end with a hex digit.
+
+TARGET_NAME_MAX = 80
+_TARGET_DIGEST = 8
+
+
+def target_collection_name(source_collection_id: str, region: str) -> str:
+    """Name of the target collection of one source collection in one region.
+
+    ``<source name>-<region>-<8 hex of the normalised source collection id>``, at most 80 characters (the
+    source name is shortened when needed). Two teams' ``web-01-rpc`` in different resource groups or
+    subscriptions replicated into one DR resource group get different names; the region keeps the names of
+    one source's targets in several regions apart when they share a resource group.
+
+    Adoption: a lane that finds no collection under this name looks under
+    :func:`legacy_target_collection_name` (the formula of earlier releases). It prefers an existing collection
+    bound to this source (``properties.source.id`` is this source, compared normalised, and in this region)
+    under either name, the new name first, and adopts the legacy one rather than creating a second target
+    (Azure copies a restore point only once to a region, so the copies already made there must be found
+    where they are). It never adopts a collection bound to another source: such a legacy-named collection
+    belongs to another team's source of the same name and is left alone (the new name is used); a
+    new-named one bound to another source is a conflict for a person. ``arm.ensure_target_collection``
+    applies this rule when given the legacy name.
+    """
+    if "/" not in source_collection_id:  # callers of earlier releases passed the source's name
+        raise InvalidResourceId(
+            f"target_collection_name takes the source collection id, not a name ('{source_collection_id}'); "
+            "legacy_target_collection_name takes the name"
+        )
+    ref = parse_collection_id(source_collection_id)
+    region_part = _region_part(region)
+    room = TARGET_NAME_MAX - len(region_part) - _TARGET_DIGEST - 2
+    name = ref.name if len(ref.name) <= room else ref.name[:room].rstrip("-._")
+    return f"{name}-{region_part}-{_digest(normalize(ref.id), _TARGET_DIGEST)}"
+
+
+def legacy_target_collection_name(source_name: str, region: str) -> str:
+    """The target collection name of earlier releases: ``<source name>-<region>`` (hashed past 80 characters).
+
+    It collides for two sources of the same name; kept only so that a lane can adopt a target collection
+    created under it (see :func:`target_collection_name` for the rule).
     """
     name = f"{source_name}-{region.lower()}"
-    if len(name) <= 80:
+    if len(name) <= TARGET_NAME_MAX:
         return name
-    return f"{source_name[: 80 - len(region) - 10]}-{_digest(source_name, 8)}-{region.lower()}"
+    return f"{source_name[: TARGET_NAME_MAX - len(region) - 10]}-{_digest(source_name, 8)}-{region.lower()}"

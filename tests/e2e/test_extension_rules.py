@@ -10,6 +10,7 @@ from typing import Any
 
 import azure.durable_functions as df
 import pytest
+import requests
 
 from emulator import start_emulator
 
@@ -196,3 +197,33 @@ def test_a_copy_held_by_the_hourly_limit_says_so_with_its_next_check(tmp_path):
     assert [c["state"] for c in lane["copies"]] == ["succeeded"] * 3
     assert seen, "no copy was ever shown as held"
     assert all(s.get("nextCheckAt") and "per hour" in s.get("reason", "") for s in seen), seen[0]
+
+
+WEBHOOK = "/runtime/webhooks/eventgrid?functionName=eventgrid_restore_point_written&code=devhost-function-key"
+
+
+def _deliver(host: Any, event: dict[str, Any]) -> int:
+    return requests.post(
+        f"{host.url}{WEBHOOK}", json=[event], headers={"aeg-event-type": "Notification"}, timeout=30
+    ).status_code
+
+
+def test_a_nudge_that_races_the_end_of_a_run_is_never_lost(emu, host, api):
+    """A nudge accepted just before the instance completed was lost until the next sweep (6 hours).
+    Now a run that is about to end says so (``settling``); an Event Grid delivery that lands then is
+    failed on purpose so Event Grid delivers it again, and the redelivery finds the run re-planning or
+    ended (then it starts a new one). Either way the restore point is copied without the sweep."""
+    instance = api.start(sourceCollectionId=collection_id("vm0-rpc"), targetRegions=["westus2"]).json()["id"]
+    host.run_until_idle(timeout=120)
+    api.start(sourceCollectionId=collection_id("vm0-rpc"), targetRegions=["westus2"])  # a quiet re-run
+    with host.hold_clock():  # nothing to copy: the re-run reaches its settling window without any timer
+        _wait_for(lambda: (host.get_instance(instance).get("customStatus") or {}).get("phase") == "settling")
+        admin(emu, "POST", "/_emulator/restore-points", {"collectionId": collection_id("vm0-rpc"), "name": "rp-race"})
+        event = admin(emu, "GET", "/_emulator/events")["value"][-1]
+        assert _deliver(host, event) == 500  # "finishing: deliver again"
+    host.run_until_idle(timeout=120)
+    assert _deliver(host, event) == 200  # Event Grid's redelivery
+    host.run_until_idle(timeout=120)
+    names = sorted(c["name"] for c in _lanes(api, instance)["westus2"]["copies"] if c["state"] == "succeeded")
+    assert "rp-race" in names, names
+    assert host.get_instance(instance)["runtimeStatus"] == "Completed"

@@ -13,11 +13,11 @@ from replication.ids import (
     copy_instance_id,
     is_collection_id,
     lane_instance_id,
+    legacy_target_collection_name,
     normalize,
     parse_collection_id,
     parse_restore_point_id,
     same_id,
-    target_collection_name,
 )
 
 SUB = "11111111-1111-1111-1111-111111111111"
@@ -63,7 +63,7 @@ def test_instance_ids_are_stable_case_insensitive_and_durable_safe():
     copy = copy_instance_id(lane, f"{RPC}/restorePoints/rp-20261120")
     for value in (a, lane, copy):
         assert not re.search(r"[/\\#?\s]", value)
-        assert len(value) <= 120
+        assert len(value) <= 100
 
 
 @given(st.text(min_size=1, max_size=200))
@@ -74,8 +74,8 @@ def test_parsing_arbitrary_text_never_raises_anything_but_invalid(text):
         parse_restore_point_id(text)
 
 
-def test_target_collection_name_is_bounded():
-    assert target_collection_name("vm1-rpc", "westus2") == "vm1-rpc-westus2"
-    long = target_collection_name("x" * 80, "australiasoutheast")
+def test_legacy_target_collection_name_is_the_old_formula():
+    assert legacy_target_collection_name("vm1-rpc", "westus2") == "vm1-rpc-westus2"
+    long = legacy_target_collection_name("x" * 80, "australiasoutheast")
     assert len(long) <= 80 and long.endswith("-australiasoutheast")
     assert normalize("/A/B/") == "/a/b"
