@@ -8,6 +8,7 @@ sleeps in real time for simulated time.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -185,3 +186,9 @@ class Api:
 @pytest.fixture
 def api(host: Host) -> Api:
     return Api(host)
+
+
+def lane_key(target_collection_name: str) -> str:
+    """A target collection's name without the hash of its source (``vm0-rpc-westus2-1a2b3c4d`` ->
+    ``vm0-rpc-westus2``), so assertions read as the lane they are about; the hash is tested in unit tests."""
+    return re.sub(r"-[0-9a-f]{8}$", "", target_collection_name)

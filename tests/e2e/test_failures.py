@@ -15,7 +15,7 @@ from devhost import Host
 from emulator import start_emulator
 from replication.ids import normalize
 
-from .conftest import Api, admin, app_host, collection_id, make_scenario, sdk_client
+from .conftest import Api, admin, app_host, collection_id, lane_key, make_scenario, sdk_client
 
 
 def run(
@@ -58,7 +58,7 @@ def _target_points(emu: Any) -> dict[str, list[Any]]:
     out = {}
     for c in client.restore_point_collections.list("rg-dr"):
         full = client.restore_point_collections.get("rg-dr", c.name, expand="restorePoints")
-        out[c.name] = [
+        out[lane_key(c.name)] = [
             client.restore_points.get("rg-dr", c.name, p.name, expand="instanceView")
             for p in full.properties.restore_points or []
         ]

@@ -8,7 +8,7 @@ from typing import Any
 
 from replication.ids import collection_instance_id, normalize
 
-from .conftest import SUB, Api, admin, app_host, collection_id, make_policy, make_scenario, sdk_client
+from .conftest import SUB, Api, admin, app_host, collection_id, lane_key, make_policy, make_scenario, sdk_client
 
 
 def _targets(emu: Any) -> dict[str, list[Any]]:
@@ -17,7 +17,7 @@ def _targets(emu: Any) -> dict[str, list[Any]]:
     out = {}
     for c in client.restore_point_collections.list("rg-dr"):
         full = client.restore_point_collections.get("rg-dr", c.name, expand="restorePoints")
-        out[c.name] = list(full.properties.restore_points or [])
+        out[lane_key(c.name)] = list(full.properties.restore_points or [])
     return out
 
 

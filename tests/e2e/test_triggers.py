@@ -13,7 +13,7 @@ import requests
 
 from replication.ids import normalize
 
-from .conftest import SUB, Api, admin, app_host, collection_id, make_scenario, sdk_client
+from .conftest import SUB, Api, admin, app_host, collection_id, lane_key, make_scenario, sdk_client
 
 WEBHOOK = "/runtime/webhooks/eventgrid?functionName=eventgrid_restore_point_written&code=devhost-function-key"
 
@@ -36,7 +36,7 @@ def copies_by_target(emu: Any) -> dict[str, list[str]]:
     out = {}
     for c in client.restore_point_collections.list("rg-dr"):
         full = client.restore_point_collections.get("rg-dr", c.name, expand="restorePoints")
-        out[c.name] = sorted(
+        out[lane_key(c.name)] = sorted(
             normalize(p.properties.source_restore_point.id) for p in full.properties.restore_points or []
         )
     return out
