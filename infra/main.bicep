@@ -1,5 +1,5 @@
-// Restore point replication: Azure Functions (Flex Consumption, Python 3.11, Durable Functions) and the least
-// privilege it needs. Provisioned by `azd up`; the Event Grid subscription is created afterwards by the
+// Restore point replication: Azure Functions (Flex Consumption, Python 3.11-3.13, Durable Functions on Azure
+// Storage or the Durable Task Scheduler) and the least privilege it needs. Provisioned by `azd up`; the Event Grid subscription is created afterwards by the
 // postdeploy hook (scripts/postdeploy.sh) from infra/eventgrid.bicep, because its AzureFunction destination
 // must already exist when the subscription is created.
 targetScope = 'subscription'
@@ -74,6 +74,56 @@ param instanceMemoryMB int = 2048
 @minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 40
+
+@description('Python version of the Function App. Default: the newest Python the Flex Consumption plan offers (Learn: Get-AzFunctionAppFlexConsumptionRuntime / az functionapp list-flexconsumption-runtimes list python 3.13, 3.12, 3.11, 3.10); the app supports 3.11-3.13.')
+@allowed([
+  '3.11'
+  '3.12'
+  '3.13'
+])
+param pythonVersion string = '3.13'
+
+@description('Durable Functions backend: azureStorage (the default; task hub in the app\'s storage account) or dts (a Durable Task Scheduler and task hub created here; app settings override host.json).')
+@allowed([
+  'azureStorage'
+  'dts'
+])
+param durableBackend string = 'azureStorage'
+
+@description('Durable Task Scheduler SKU (durableBackend dts): Consumption (pay per action) or Dedicated (capacity units).')
+@allowed([
+  'Consumption'
+  'Dedicated'
+])
+param dtsSkuName string = 'Consumption'
+
+@description('Capacity units of a Dedicated scheduler (3 for high availability); a string, as azd passes environment values.')
+@allowed([
+  '1'
+  '2'
+  '3'
+])
+param dtsCapacity string = '1'
+
+@description('Extension bundle with durableBackend dts: preview (the Preview bundle the Learn DTS quickstart prescribes for non-.NET apps, set by app settings) or hostJson (host.json\'s GA bundle, unchanged).')
+@allowed([
+  'preview'
+  'hostJson'
+])
+param dtsExtensionBundle string = 'preview'
+
+@description('Object id of a user or group given Durable Task Data Contributor on the task hub, for the DTS dashboard (durableBackend dts); empty: nobody.')
+param dtsDashboardPrincipalId string = ''
+
+@description('Type of dtsDashboardPrincipalId.')
+@allowed([
+  'User'
+  'Group'
+])
+param dtsDashboardPrincipalType string = 'User'
+
+var useDts = durableBackend == 'dts'
+var dtsTaskHubName = 'replication'
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -156,6 +206,25 @@ module appRbac 'modules/app-rbac.bicep' = {
   }
 }
 
+module durableTaskScheduler 'modules/durable-task-scheduler.bicep' = if (useDts) {
+  name: 'durable-task-scheduler'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    schedulerName: 'dts-rpr-${resourceToken}'
+    taskHubName: dtsTaskHubName
+    appPrincipalId: identity.outputs.appPrincipalId
+    skuName: dtsSkuName
+    skuCapacity: int(dtsCapacity)
+    ipAllowlist: [
+      '0.0.0.0/0'
+    ]
+    dashboardPrincipalId: dtsDashboardPrincipalId
+    dashboardPrincipalType: dtsDashboardPrincipalType
+  }
+}
+
 module functionApp 'modules/functionapp.bicep' = {
   name: 'functionapp'
   scope: rg
@@ -174,10 +243,16 @@ module functionApp 'modules/functionapp.bicep' = {
     optionalAppSettings: optionalAppSettings
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
+    pythonVersion: pythonVersion
+    durableBackend: durableBackend
+    dtsEndpoint: useDts ? durableTaskScheduler.outputs.endpoint : ''
+    dtsTaskHubName: useDts ? durableTaskScheduler.outputs.taskHubName : ''
+    dtsExtensionBundle: dtsExtensionBundle
   }
-  // The runtime needs its storage and App Insights roles before it starts.
+  // The runtime needs its storage, App Insights (and, with dts, task hub) roles before it starts.
   dependsOn: [
     appRbac
+    durableTaskScheduler
   ]
 }
 
@@ -213,3 +288,8 @@ output EVENTGRID_MAX_DELIVERY_ATTEMPTS int = eventGridMaxDeliveryAttempts
 output EVENTGRID_EVENT_TTL_MINUTES int = eventGridEventTimeToLiveMinutes
 output SOURCE_ROLE_DEFINITION_ID string = restorePointRoles.outputs.sourceRoleDefinitionId
 output TARGET_ROLE_DEFINITION_ID string = restorePointRoles.outputs.targetRoleDefinitionId
+output DURABLE_BACKEND string = durableBackend
+output PYTHON_VERSION string = pythonVersion
+output DTS_SCHEDULER_NAME string = useDts ? durableTaskScheduler.outputs.schedulerName : ''
+output DTS_ENDPOINT string = useDts ? durableTaskScheduler.outputs.endpoint : ''
+output DTS_TASK_HUB_NAME string = useDts ? durableTaskScheduler.outputs.taskHubName : ''

@@ -1,6 +1,7 @@
-// Flex Consumption plan and Function App (Python 3.11) running as the user-assigned identity. Every
-// connection is identity based: the runtime storage (AzureWebJobsStorage__*), the deployment package
-// container, Application Insights (Entra auth) and ARM (AZURE_CLIENT_ID).
+// Flex Consumption plan and Function App (Python, version a parameter) running as the user-assigned identity.
+// Every connection is identity based: the runtime storage (AzureWebJobsStorage__*), the deployment package
+// container, Application Insights (Entra auth), ARM (AZURE_CLIENT_ID) and, with durableBackend 'dts', the
+// Durable Task Scheduler (Authentication=ManagedIdentity in its connection string).
 param location string
 param tags object
 param name string
@@ -19,6 +20,34 @@ param optionalAppSettings array = []
 param instanceMemoryMB int
 param maximumInstanceCount int
 
+@description('Python version of the Flex Consumption runtime (functionAppConfig.runtime.version).')
+@allowed([
+  '3.11'
+  '3.12'
+  '3.13'
+])
+param pythonVersion string
+
+@description('Durable Functions backend: azureStorage (host.json as it is) or dts (Durable Task Scheduler, wired by app settings below).')
+@allowed([
+  'azureStorage'
+  'dts'
+])
+param durableBackend string
+
+@description('Scheduler endpoint (https://<name>.<region>.durabletask.io); only with durableBackend dts.')
+param dtsEndpoint string = ''
+
+@description('Task hub in that scheduler; only with durableBackend dts.')
+param dtsTaskHubName string = ''
+
+@description('Extension bundle with durableBackend dts: preview (Microsoft.Azure.Functions.ExtensionBundle.Preview [4.29.0, 5.0.0), what the Learn quickstart prescribes for non-.NET apps) or hostJson (the GA bundle host.json names).')
+@allowed([
+  'preview'
+  'hostJson'
+])
+param dtsExtensionBundle string = 'preview'
+
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
 }
@@ -27,12 +56,52 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing
   name: applicationInsightsName
 }
 
+var useDts = durableBackend == 'dts'
+
+// Durable Task Scheduler: app settings override host.json's durableTask section (AzureFunctionsJobHost__<path>,
+// Learn "host.json reference": override host.json values), so one host.json serves both backends and the
+// choice is made at deploy time. Names and formats from Learn "Configure managed identity for Durable Task
+// Scheduler" (DURABLE_TASK_SCHEDULER_CONNECTION_STRING, TASKHUB_NAME) and the quickstart's host.json
+// (storageProvider.type azureManaged, connectionStringName, hubName %TASKHUB_NAME%).
+var dtsSettings = useDts ? [
+  {
+    name: 'AzureFunctionsJobHost__extensions__durableTask__storageProvider__type'
+    value: 'azureManaged'
+  }
+  {
+    name: 'AzureFunctionsJobHost__extensions__durableTask__storageProvider__connectionStringName'
+    value: 'DURABLE_TASK_SCHEDULER_CONNECTION_STRING'
+  }
+  {
+    name: 'AzureFunctionsJobHost__extensions__durableTask__hubName'
+    value: '%TASKHUB_NAME%'
+  }
+  {
+    name: 'DURABLE_TASK_SCHEDULER_CONNECTION_STRING'
+    value: 'Endpoint=${dtsEndpoint};Authentication=ManagedIdentity;ClientID=${identityClientId}'
+  }
+  {
+    name: 'TASKHUB_NAME'
+    value: dtsTaskHubName
+  }
+] : []
+var dtsBundleSettings = (useDts && dtsExtensionBundle == 'preview') ? [
+  {
+    name: 'AzureFunctionsJobHost__extensionBundle__id'
+    value: 'Microsoft.Azure.Functions.ExtensionBundle.Preview'
+  }
+  {
+    name: 'AzureFunctionsJobHost__extensionBundle__version'
+    value: '[4.29.0, 5.0.0)'
+  }
+] : []
+
 // App settings, all identity based:
 // - AzureWebJobsStorage__*: Functions runtime storage (Durable Functions task hub) over the managed identity.
 // - APPLICATIONINSIGHTS_*: Application Insights with local auth off; the SDK authenticates with the identity.
 // - AZURE_CLIENT_ID, REPLICATION_POLICY, SWEEP_SCHEDULE: read by replication/settings.py and the bindings
 //   (%SWEEP_SCHEDULE% in the timer trigger).
-var appSettings = concat(optionalAppSettings, [
+var appSettings = concat(optionalAppSettings, dtsSettings, dtsBundleSettings, [
   {
     name: 'AzureWebJobsStorage__credential'
     value: 'managedidentity'
@@ -135,7 +204,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       }
       runtime: {
         name: 'python'
-        version: '3.11'
+        version: pythonVersion
       }
     }
   }

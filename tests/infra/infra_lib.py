@@ -34,6 +34,14 @@ def parse_bicep(path: Path) -> dict[str, Any]:
     return cast(dict[str, Any], BicepParser().parse(text=path.read_text(encoding="utf-8")))
 
 
+def resource_config(resource: dict[str, Any]) -> dict[str, Any]:
+    """A resource's or module's body; pycep nests a conditional one (``= if (...) {...}``) one level deeper."""
+    config = cast(dict[str, Any], resource["config"])
+    if "condition" in config and set(config) == {"condition", "config"}:
+        return cast(dict[str, Any], config["config"])
+    return config
+
+
 def walk_json(node: Any) -> Iterator[Any]:
     """Every dict, list and scalar in a pycep tree, depth first."""
     yield node
@@ -266,4 +274,88 @@ def find_binding_expressions(source: str, filename: str) -> list[tuple[str, str]
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             for m in BINDING_EXPRESSION.finditer(node.value):
                 out.append((m.group(1), f"{filename}:{node.lineno}"))
+    return out
+
+
+# ------------------------------------------------------------------------------- Bicep evaluation
+# Enough of Bicep's expression language to evaluate app-setting variables for given parameter values
+# (Bicep CLI cannot be installed here). pycep drops the quotes of string literals, so a bare string is a
+# reference when it names a symbol in ``env`` and a literal otherwise; ``${x}`` interpolations are filled
+# from ``env``. Anything else (resource properties, other functions) raises, so a test never passes on
+# an expression it did not understand.
+
+_INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class Unevaluable(AssertionError):
+    pass
+
+
+def evaluate(node: Any, env: dict[str, Any]) -> Any:
+    if isinstance(node, bool | int | float) or node is None:
+        return node
+    if isinstance(node, str):
+        if node in env:
+            return env[node]
+
+        def fill(m: re.Match[str]) -> str:
+            if m.group(1) not in env:
+                raise Unevaluable(f"interpolation of unknown symbol {m.group(1)!r} in {node!r}")
+            return str(env[m.group(1)])
+
+        return _INTERPOLATION.sub(fill, unquote(node))
+    if isinstance(node, list):
+        return [evaluate(item, env) for item in node]
+    if isinstance(node, dict) and "operator" in node:
+        op = node["operator"]
+        kind, operands = op["type"], op["operands"]
+        if kind == "conditional":
+            branch = "true_value" if evaluate(operands["condition"], env) else "false_value"
+            return evaluate(operands[branch], env)
+        if kind == "equals":
+            return evaluate(operands["operand_1"], env) == evaluate(operands["operand_2"], env)
+        if kind == "not_equals":
+            return evaluate(operands["operand_1"], env) != evaluate(operands["operand_2"], env)
+        if kind == "and":
+            return bool(evaluate(operands["operand_1"], env)) and bool(evaluate(operands["operand_2"], env))
+        if kind == "or":
+            return bool(evaluate(operands["operand_1"], env)) or bool(evaluate(operands["operand_2"], env))
+        if kind == "logical_not":
+            return not evaluate(operands["bool_value"], env)
+        raise Unevaluable(f"operator {kind!r} not supported: {node!r:.300}")
+    if isinstance(node, dict) and "function" in node:
+        fn = node["function"]
+        args = list((fn.get("parameters") or {}).values())
+        if fn["type"] == "concat":
+            out: list[Any] = []
+            for arg in args:
+                value = evaluate(arg, env)
+                if not isinstance(value, list):
+                    raise Unevaluable(f"concat of a non-array: {arg!r:.200}")
+                out.extend(value)
+            return out
+        if fn["type"] == "empty":
+            return not evaluate(args[0], env)
+        raise Unevaluable(f"function {fn['type']!r} not supported: {node!r:.300}")
+    if isinstance(node, dict):
+        return {k: evaluate(v, env) for k, v in node.items()}
+    raise Unevaluable(f"cannot evaluate {node!r:.300}")
+
+
+def evaluate_variables(tree: dict[str, Any], env: dict[str, Any], names: Iterable[str]) -> dict[str, Any]:
+    """Evaluate the named variables in order, each seeing the parameters in ``env`` and the ones before."""
+    scope = dict(env)
+    variables = tree.get("variables") or {}
+    for name in names:
+        scope[name] = evaluate(variables[name]["value"], scope)
+    return scope
+
+
+def settings_by_name(settings: list[Any]) -> dict[str, Any]:
+    """``[{name, value}, ...]`` as a dict, failing on a duplicate name (the later would silently win)."""
+    out: dict[str, Any] = {}
+    for item in settings:
+        assert isinstance(item, dict) and set(item) == {"name", "value"}, f"not an app setting: {item!r:.200}"
+        assert item["name"] not in out, f"app setting {item['name']} set twice"
+        out[item["name"]] = item["value"]
     return out

@@ -30,6 +30,17 @@ PLATFORM_SETTINGS = {
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
 }
+# Durable Task Scheduler wiring (DURABLE_BACKEND=dts only): read by the Functions host and the Durable
+# extension, not by the app's code (tests/infra/test_durable_backend.py checks their values both ways).
+DTS_PLATFORM_SETTINGS = {
+    "AzureFunctionsJobHost__extensions__durableTask__storageProvider__type",
+    "AzureFunctionsJobHost__extensions__durableTask__storageProvider__connectionStringName",
+    "AzureFunctionsJobHost__extensions__durableTask__hubName",
+    "AzureFunctionsJobHost__extensionBundle__id",
+    "AzureFunctionsJobHost__extensionBundle__version",
+    "DURABLE_TASK_SCHEDULER_CONNECTION_STRING",
+    "TASKHUB_NAME",
+}
 # The contract with the app: set by the Bicep whatever the code's defaults.
 CONTRACT_SETTINGS = {"AZURE_CLIENT_ID", "REPLICATION_POLICY", "SWEEP_SCHEDULE"}
 
@@ -79,7 +90,7 @@ def test_discovery_on_fixture() -> None:
 
 def test_bicep_sets_platform_and_contract_settings() -> None:
     settings = bicep_settings()
-    missing = (PLATFORM_SETTINGS | CONTRACT_SETTINGS) - settings
+    missing = (PLATFORM_SETTINGS | DTS_PLATFORM_SETTINGS | CONTRACT_SETTINGS) - settings
     assert not missing, f"the Bicep does not set {sorted(missing)}"
     forbidden = {s for s in settings if s in {"AzureWebJobsStorage", "APPINSIGHTS_INSTRUMENTATIONKEY"}}
     assert not forbidden, f"key-based settings must not be set: {sorted(forbidden)}"
@@ -111,7 +122,7 @@ def test_every_app_setting_the_bicep_sets_is_read_by_the_code() -> None:
     """Catches typos and stale settings: each non-platform setting must be read somewhere in the app."""
     reads, bindings = code_reads()
     read_names = {r.name for r in reads} | {name for name, _ in bindings}
-    unread = bicep_settings() - PLATFORM_SETTINGS - read_names
+    unread = bicep_settings() - PLATFORM_SETTINGS - DTS_PLATFORM_SETTINGS - read_names
     assert not unread, (
         f"the Bicep sets {sorted(unread)}, which the app code does not read "
         "(expected as string literals in replication/settings.py)"

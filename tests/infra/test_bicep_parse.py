@@ -11,6 +11,7 @@ EXPECTED = {
     "main.bicep",
     "eventgrid.bicep",
     "modules/app-rbac.bicep",
+    "modules/durable-task-scheduler.bicep",
     "modules/functionapp.bicep",
     "modules/identity.bicep",
     "modules/monitoring.bicep",

@@ -25,13 +25,15 @@ FORBIDDEN_BUILTIN_ROLES = {
     "9980e02c-c2be-4d73-94e8-173b1dc7cf3c": "Virtual Machine Contributor",
     "7efff54f-a5b4-42b5-a1c5-5411624893ce": "Disk Snapshot Contributor",
 }
-# The only built-in roles the deployment may assign (on its own storage account / App Insights).
+# The only built-in roles the deployment may assign (on its own storage account / App Insights / task hub).
 ALLOWED_BUILTIN_ROLES = {
     "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
     "ba92f5b4-2d11-453d-a403-e96b0029c9fe": "Storage Blob Data Contributor",
     "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor",
     "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": "Storage Table Data Contributor",
     "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
+    # On the app's own task hub only, and only with DURABLE_BACKEND=dts (tests/infra/test_durable_backend.py).
+    "0ad04412-c4d5-4796-b79c-f76d14c8d402": "Durable Task Data Contributor",
 }
 DANGEROUS_FRAGMENTS = ("retrieveSasUris", "beginGetAccess", "*")
 
@@ -171,7 +173,7 @@ def test_role_assignments_use_only_known_roles() -> None:
         for name, res in (tree.get("resources") or {}).items():
             if res.get("type") != "Microsoft.Authorization/roleAssignments":
                 continue
-            role_id = json.dumps(res["config"]["properties"]["roleDefinitionId"])
+            role_id = json.dumps(infra_lib.resource_config(res)["properties"]["roleDefinitionId"])
             guids = [v["value"] for k, v in variables.items() if isinstance(v.get("value"), str) and k in role_id]
             if "roleDefinitionGuid" in role_id:
                 continue  # custom role, passed in by restore-point-roles.bicep

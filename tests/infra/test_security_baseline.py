@@ -1,4 +1,4 @@
-"""The deployment's security baseline, as the issue states it: keyless, identity-based, Flex on Python 3.11."""
+"""The deployment's security baseline, as the issue states it: keyless, identity-based, Flex on a supported Python."""
 
 from __future__ import annotations
 
@@ -31,13 +31,14 @@ def test_application_insights_local_auth_off() -> None:
     assert props["DisableLocalAuth"] is True
 
 
-def test_flex_consumption_python_311_with_user_assigned_identity() -> None:
+def test_flex_consumption_python_with_user_assigned_identity() -> None:
     plan = resource("functionapp.bicep", "plan")
     assert plan["sku"] == {"name": "FC1", "tier": "FlexConsumption"}
     site = resource("functionapp.bicep", "site")
     assert site["identity"]["type"] == "UserAssigned"
     config = site["properties"]["functionAppConfig"]
-    assert config["runtime"] == {"name": "python", "version": "3.11"}
+    # The version is the pythonVersion parameter (tests/infra/test_python_versions.py checks its values).
+    assert config["runtime"] == {"name": "python", "version": "pythonVersion"}
     assert config["deployment"]["storage"]["authentication"]["type"] == "UserAssignedIdentity"
     assert site["properties"]["httpsOnly"] is True
 
