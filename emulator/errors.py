@@ -45,11 +45,13 @@ class ArmError(Exception):
 
 
 def not_found(kind: str, name: str, resource_group: str) -> ArmError:
+    """ARM's gateway 404 for a missing top-level resource (recorded with ``x-ms-failure-cause: gateway``)."""
     return ArmError(
         404,
         "ResourceNotFound",
         f"The Resource '{kind}/{name}' under resource group '{resource_group}' was not found. "
         "For more details please go to https://aka.ms/ARMResourceNotFoundFix",
+        headers={"x-ms-failure-cause": "gateway"},
     )
 
 

@@ -123,3 +123,4 @@ def test_a_deleted_collection_is_arms_resource_not_found(emu: EmulatorHandle, cl
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "ResourceNotFound"
     assert "details" not in response.json()["error"]  # recorded errors have no empty details
+    assert response.headers["x-ms-failure-cause"] == "gateway"
