@@ -45,6 +45,8 @@ class AdminApi:
             web.get("/_emulator/faults", self.get_faults),
             web.post("/_emulator/faults", self.set_faults),
             web.post("/_emulator/token", self.token),
+            web.get("/_emulator/throttling", self.get_throttling),
+            web.post("/_emulator/throttling", self.set_throttling),
             web.get("/_emulator/copies", self.copies),
         ]
 
@@ -87,7 +89,7 @@ class AdminApi:
     async def delete(self, request: web.Request) -> web.Response:
         try:
             body = await self._json(request)
-            deleted = self.state.delete_by_id(body["id"])
+            deleted = self.state.delete_by_id(body["id"], restore_points_only=bool(body.get("restorePointsOnly")))
         except ArmError as err:
             return web.json_response(err.body(), status=err.status)
         except (ValueError, KeyError, TypeError) as exc:
@@ -141,6 +143,49 @@ class AdminApi:
         except (ValueError, TypeError) as exc:
             return _error(400, repr(exc))
         return web.json_response(self.state.faults.config.as_dict())
+
+    async def get_throttling(self, request: web.Request) -> web.Response:
+        """ARM buckets, Compute policies and the hourly limits: configuration and 429 counters."""
+        state = self.state
+        return web.json_response(
+            {
+                "arm": state.throttler.as_dict(),
+                "compute": state.compute_throttler.as_dict(),
+                "hourlyLimits": {
+                    "copiesPerHourPerCollection": state.copies_per_hour,
+                    "throttled": dict(sorted(state.limit_refusals.items())),
+                },
+                "faults": {
+                    "throttleStorms": state.storm_refusals,
+                    "regionOutages": dict(sorted(state.outage_refusals.items())),
+                },
+            }
+        )
+
+    async def set_throttling(self, request: web.Request) -> web.Response:
+        """``{"arm"?: {"enabled", "limits"}, "compute"?: {"enabled", "profile", "policies"},
+        "copiesPerHourPerCollection"?: n, "reset"?: true}``; reset clears windows, buckets and counters."""
+        state = self.state
+        try:
+            body = await self._json(request)
+            unknown = set(body) - {"arm", "compute", "copiesPerHourPerCollection", "reset"}
+            if unknown:
+                raise ValueError(f"unknown fields: {sorted(unknown)}")
+            if body.get("reset"):
+                state.throttler.reset()
+                state.compute_throttler.reset()
+                state.limit_refusals.clear()
+                state.storm_refusals = 0
+                state.outage_refusals.clear()
+            if "arm" in body:
+                state.throttler.configure(body["arm"])
+            if "compute" in body:
+                state.compute_throttler.configure(body["compute"])
+            if "copiesPerHourPerCollection" in body:
+                state.copies_per_hour = int(body["copiesPerHourPerCollection"])
+        except (ValueError, TypeError, KeyError) as exc:
+            return _error(400, repr(exc))
+        return await self.get_throttling(request)
 
     async def token(self, request: web.Request) -> web.Response:
         body = await self._json(request)

@@ -12,11 +12,13 @@ import json
 import logging
 import re
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
 
-from emulator import render
+from emulator import ids, render
+from emulator.compute_throttle import OPERATION_CLASS, PROFILES, Refusal
 from emulator.errors import ArmError
 from emulator.identity import TokenIssuer
 from emulator.state import EmulatorState
@@ -82,9 +84,17 @@ def route(path: str) -> tuple[str, tuple[str, ...]] | None:
     return None
 
 
+RATELIMIT_RESOURCE = "x-ms-ratelimit-remaining-resource"
+RATELIMIT_APPEND = "x-ms-ratelimit-append"  # internal: a policy to append to RATELIMIT_RESOURCE
+
+
 def error_response(err: ArmError, extra_headers: dict[str, str] | None = None) -> web.Response:
     headers = dict(extra_headers or {})
-    headers.update(err.headers)
+    for name, value in err.headers.items():
+        if name == RATELIMIT_APPEND:
+            headers[RATELIMIT_RESOURCE] = ",".join(v for v in (headers.get(RATELIMIT_RESOURCE), value) if v)
+        else:
+            headers[name] = value
     return web.Response(
         status=err.status,
         body=json.dumps(err.body()).encode(),
@@ -99,6 +109,41 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 class ResetResponse(web.Response):
     """Stands for an aborted connection: its transport is closed, so nothing reaches the client."""
+
+
+class InjectedReset(Exception):
+    """A fault decided, mid-dispatch, that this connection is reset without an answer."""
+
+
+ARM_KIND_NOUN = {"reads": "read", "writes": "write", "deletes": "delete"}
+WRITE_METHODS = {"PUT", "PATCH", "POST", "DELETE"}
+
+
+def arm_throttled(kind: str, subscription: str, capacity: float, retry: int) -> ArmError:
+    """ARM's own throttling refusal.
+
+    Code: ``SubscriptionRequestsThrottled`` (ARM's code for its subscription limits; e.g. the message quoted in
+    MicrosoftDocs/azure-docs#105248: "Number of requests for subscription '...' and operation '...' exceeded
+    the backend storage limit. Please try again after '6' seconds."). Distinct from Compute's throttling
+    (``OperationNotAllowed`` + ``TooManyRequests`` detail, compute_throttle.py) so a client can tell them apart.
+    """
+    return ArmError(
+        429,
+        "SubscriptionRequestsThrottled",
+        f"Number of '{ARM_KIND_NOUN.get(kind, kind)}' requests for subscription '{subscription}' actually "
+        f"exceeded the limit of '{int(capacity)}'. Please try again after '{retry}' seconds.",
+        headers={"Retry-After": str(retry), f"x-ms-ratelimit-remaining-subscription-{kind}": "0"},
+    )
+
+
+def region_of(name: str) -> str:
+    return name.replace(" ", "").lower()
+
+
+def operation_region_token(location: str) -> str:
+    """The ``p`` query parameter of recorded Compute operation URLs: a GUID that is fixed per region
+    (``p=571046f6-...`` for westus in both 2022 and 2023 azure-cli recordings)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"emulator/compute-operations/{location}"))
 
 
 class ArmFrontDoor:
@@ -142,7 +187,7 @@ class ArmFrontDoor:
             "x-ms-correlation-request-id": request.headers.get("x-ms-correlation-request-id") or str(uuid.uuid4()),
         }
         try:
-            injected = await self._inject_faults(request, operation)
+            injected = await self._inject_faults(request, operation, args)
             if isinstance(injected, ResetResponse):
                 self.state.calls[f"{operation}:reset"] = self.state.calls.get(f"{operation}:reset", 0) + 1
                 return injected
@@ -155,17 +200,18 @@ class ArmFrontDoor:
                 allowed, remaining, retry = self.state.throttler.take(args[0], kind, self.state.clock.now(), principal)
                 headers[f"x-ms-ratelimit-remaining-subscription-{kind}"] = str(remaining)
                 if not allowed:
-                    raise ArmError(
-                        429,
-                        "TooManyRequests",
-                        f"Number of '{kind}' requests for subscription '{args[0]}' exceeded the limit. "
-                        f"Please try again after '{retry}' seconds.",
-                        headers={"Retry-After": str(retry)},
-                    )
+                    raise arm_throttled(kind, args[0], self.state.throttler.limits[kind][0], retry)
             self.state.sweep()  # what time alone brought since the last call (scheduled deletes etc.)
+            if family != "Subscriptions":
+                await self._compute_gate(operation, request, args, headers)
             response = await self._dispatch(operation, request, args, headers)
         except ArmError as err:
             response = error_response(err, headers)
+        except InjectedReset:
+            if request.transport is not None:
+                request.transport.abort()
+            self.state.calls[f"{operation}:reset"] = self.state.calls.get(f"{operation}:reset", 0) + 1
+            return ResetResponse(status=499)
         except ConnectionResetError:  # the client went away mid-request (a killed host): nothing to answer
             self.count(operation, 499)
             raise
@@ -178,7 +224,9 @@ class ArmFrontDoor:
         self.count(operation, response.status)
         return response
 
-    async def _inject_faults(self, request: web.Request, operation: str) -> web.StreamResponse | None:
+    async def _inject_faults(
+        self, request: web.Request, operation: str, args: tuple[str, ...]
+    ) -> web.StreamResponse | None:
         faults = self.state.faults
         config = faults.config
         if not faults.applies_to(operation):
@@ -193,17 +241,114 @@ class ArmFrontDoor:
         if status is not None:
             code = "InternalServerError" if status == 500 else "ServiceUnavailable"
             return error_response(ArmError(status, code, "Fault injected by the emulator."))
-        if faults.hit("throttleStorm", config.throttleStormRate):
-            retry = str(config.throttleStormRetryAfter)
-            return error_response(
-                ArmError(
-                    429,
-                    "TooManyRequests",
-                    "Throttle storm injected by the emulator.",
-                    headers={"Retry-After": retry},
+        storm = faults.throttle_storm(self.state.clock.now(), operation)
+        if storm is not None or faults.hit("throttleStorm", config.throttleStormRate):
+            retry = int(storm.get("retryAfter", 30)) if storm is not None else int(config.throttleStormRetryAfter)
+            self.state.storm_refusals += 1
+            source = storm.get("source", "arm") if storm is not None else "arm"
+            if source == "compute" and operation in OPERATION_CLASS:
+                name = PROFILES[self.state.compute_throttler.profile][OPERATION_CLASS[operation]][-1]
+                now = self.state.clock.now()
+                policy = self.state.compute_throttler.policies[name]
+                refusal = Refusal(policy, retry, now, now + timedelta(seconds=policy.window_seconds), policy.limit + 1)
+                return error_response(
+                    ArmError(
+                        429,
+                        "OperationNotAllowed",
+                        "throttle storm",
+                        headers={"Retry-After": str(retry), RATELIMIT_RESOURCE: f"Microsoft.Compute/{name};0"},
+                        body=refusal.body(),
+                    )
                 )
-            )
+            kind = BUCKET.get(request.method, "reads")
+            sub = args[0] if args else "-"
+            return error_response(arm_throttled(kind, sub, self.state.throttler.limits[kind][0], retry))
         return None
+
+    # ----------------------------------------------------------------- Compute: region faults and throttling
+    def _collection_target(self, sub: str, rg: str, name: str) -> tuple[list[str], str] | None:
+        collection = self.state.find_collection(sub, rg, name)
+        if collection is None:
+            return None
+        return [region_of(collection.location)], ids.key(collection.rpc_id)
+
+    async def _compute_target(
+        self, operation: str, request: web.Request, args: tuple[str, ...]
+    ) -> tuple[list[str], str | None] | None:
+        """Where the Compute RP serves this call: its region(s) and the resource its "Resource" policies count.
+
+        None when ARM answers without Compute (a missing resource group, collection or parent collection:
+        ARM's gateway 404s carry no Compute header in the recordings) or the region cannot be known.
+        """
+        state = self.state
+        if operation in ("RestorePointCollections_List", "RestorePointCollections_ListAll"):
+            try:
+                items = state.list_collections(args[0], args[1] if operation.endswith("_List") else None)
+            except ArmError:
+                return None
+            return sorted({region_of(c.location) for c in items}), None
+        if operation.startswith("RestorePointCollections_"):
+            found = self._collection_target(args[0], args[1], args[2])
+            if found is not None or operation != "RestorePointCollections_CreateOrUpdate":
+                return found
+            subscription = state.subscriptions.get(args[0].lower())
+            group = subscription.resource_groups.get(args[1].lower()) if subscription else None
+            if group is None:
+                return None
+            try:
+                body = await request.json()
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                return None
+            location = body.get("location") if isinstance(body, dict) else None
+            if not isinstance(location, str) or not location:
+                return None
+            return [region_of(location)], ids.key(ids.collection_id(args[0], group[0], args[2]))
+        if operation.startswith("RestorePoints_"):
+            return self._collection_target(args[0], args[1], args[2])
+        if operation in ("Operations_Get", "Operations_GetLocation"):
+            op = state.operations.get(args[2].lower())
+            return [region_of(args[1])], op.resource_key if op is not None else args[2].lower()
+        return None
+
+    async def _compute_gate(
+        self, operation: str, request: web.Request, args: tuple[str, ...], headers: dict[str, str]
+    ) -> None:
+        """Region outages, then Compute's throttling policies, for calls the Compute RP serves."""
+        target = await self._compute_target(operation, request, args)
+        if target is None:
+            return
+        regions, resource_key = target
+        now = self.state.clock.now()
+        write = request.method in WRITE_METHODS
+        for region in regions:
+            outage = self.state.faults.region_outage(now, region, write)
+            if outage is None:
+                continue
+            self.state.outage_refusals[region] = self.state.outage_refusals.get(region, 0) + 1
+            if outage.get("mode", "unavailable") == "reset":
+                raise InjectedReset()
+            extra = {"Retry-After": str(int(outage["retryAfter"]))} if outage.get("retryAfter") is not None else {}
+            raise ArmError(
+                503,
+                "ServiceUnavailable",
+                f"The service is unavailable in region '{region}' (outage injected by the emulator). "
+                "Please try again later.",
+                headers=extra,
+            )
+        charge = self.state.compute_throttler.charge(operation, args[0], regions, resource_key, now)
+        if charge.header:
+            headers[RATELIMIT_RESOURCE] = charge.header
+        if len(regions) > 1:  # ARM fanned the list out to several regional Compute endpoints
+            headers["x-ms-original-request-ids"] = ", ".join(str(uuid.uuid4()) for _ in regions)
+        if charge.refusal is not None:
+            body = charge.refusal.body()
+            raise ArmError(
+                429,
+                "OperationNotAllowed",
+                body["error"]["message"],
+                headers={"Retry-After": str(charge.refusal.retry_after)},
+                body=body,
+            )
 
     def _authenticate(self, request: web.Request) -> str:
         """Check the bearer token; return the principal (client id) it was issued to."""
@@ -274,17 +419,28 @@ class ArmFrontDoor:
             raise ArmError(400, "InvalidRequestContent", "The request content must be a JSON object.")
         return body
 
-    def _op_urls(self, request: web.Request, op_id: str, location: str, subscription: str) -> dict[str, str]:
+    def _op_urls(
+        self, request: web.Request, op_id: str, location: str, subscription: str, *, with_location: bool
+    ) -> dict[str, str]:
+        """LRO headers as recorded (docs/emulator.md): ``Azure-AsyncOperation`` and
+        ``Azure-AsyncNotification: Enabled`` on every Compute LRO; ``Location`` (the same URL with
+        ``&monitor=true`` before ``api-version``) on DELETEs only; no ``Retry-After`` unless the scenario sets
+        ``lroRetryAfterSeconds``; ``x-ms-request-id`` is the operation id."""
         version = request.query.get("api-version", MAX_API_VERSION)
         base = (
             f"{request.scheme}://{request.host}/subscriptions/{subscription}/providers/Microsoft.Compute/"
-            f"locations/{location}/operations/{op_id}?p={op_id}&api-version={version}"
+            f"locations/{location}/operations/{op_id}?p={operation_region_token(location)}"
         )
-        return {
-            "Azure-AsyncOperation": base,
-            "Location": base + "&monitor=true",
-            "Retry-After": str(self.state.lro_retry_after),
+        headers = {
+            "Azure-AsyncOperation": f"{base}&api-version={version}",
+            "Azure-AsyncNotification": "Enabled",
+            "x-ms-request-id": op_id,
         }
+        if with_location:
+            headers["Location"] = f"{base}&monitor=true&api-version={version}"
+        if self.state.lro_retry_after is not None:
+            headers["Retry-After"] = str(self.state.lro_retry_after)
+        return headers
 
     async def _dispatch(
         self, operation: str, request: web.Request, args: tuple[str, ...], headers: dict[str, str]
@@ -299,7 +455,8 @@ class ArmFrontDoor:
         if operation in ("RestorePointCollections_List", "RestorePointCollections_ListAll"):
             rg = args[1] if operation == "RestorePointCollections_List" else None
             items = state.list_collections(args[0], rg)
-            return self._page(request, [render.collection(c) for c in items], headers)
+            whole = operation == "RestorePointCollections_ListAll"
+            return self._page(request, [render.collection(c, subscription_list=whole) for c in items], headers)
         if operation == "RestorePointCollections_Get":
             collection = state.get_collection(*args)
             expand = request.query.get("$expand")
@@ -333,7 +490,7 @@ class ArmFrontDoor:
                 op = state.delete_restore_point(args[0], args[1], args[2], args[3])
             if op is None:
                 return web.Response(status=204, headers=headers)
-            headers.update(self._op_urls(request, op.op_id, op.location, args[0]))
+            headers.update(self._op_urls(request, op.op_id, op.location, args[0], with_location=True))
             return web.Response(status=202, headers=headers)
         if operation == "RestorePoints_Get":
             rp = state.get_restore_point(*args)
@@ -348,7 +505,7 @@ class ArmFrontDoor:
             return json_response(render.restore_point(rp, now(), instance_view=expand is not None), headers=headers)
         if operation == "RestorePoints_Create":
             rp, op = state.put_restore_point(args[0], args[1], args[2], args[3], await self._body(request))
-            headers.update(self._op_urls(request, op.op_id, op.location, args[0]))
+            headers.update(self._op_urls(request, op.op_id, op.location, args[0], with_location=False))
             return json_response(render.restore_point(rp, now(), instance_view=False), 201, headers)
         if operation in ("Operations_Get", "Operations_GetLocation"):
             return self._operation(request, operation, args, headers)
@@ -360,18 +517,20 @@ class ArmFrontDoor:
         state = self.state
         op = state.get_operation(*args)
         status = state.operation_status(op)
+        if status == "InProgress" and state.lro_retry_after is not None:
+            headers["Retry-After"] = str(state.lro_retry_after)
         if operation == "Operations_Get":
-            if status == "InProgress":
-                headers["Retry-After"] = str(state.lro_retry_after)
             return json_response(render.operation(op, status), headers=headers)
         if status == "InProgress":
-            headers.update({"Location": str(request.url), "Retry-After": str(state.lro_retry_after)})
+            headers["Location"] = str(request.url)
             return web.Response(status=202, headers=headers)
         if status == "Failed":
             assert op.failed_error is not None
             raise ArmError(400, op.failed_error["code"], op.failed_error["message"])
         if op.kind == "delete":
-            return web.Response(status=204, headers=headers)
+            # Recorded (azure-sdk-for-net 2021-12 and 2023-04): a finished delete's monitor URL answers
+            # 200 with an empty body, not 204.
+            return web.Response(status=200, headers=headers)
         rp = state.find_restore_point(op.resource_key)
         if rp is None:
             raise ArmError(404, "ResourceNotFound", "The restore point no longer exists.")

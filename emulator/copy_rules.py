@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from emulator import ids, metadata, progress
+from emulator.compute_throttle import Policy, Refusal
 from emulator.errors import ArmError
 from emulator.models import Collection, CopyJob, DiskCopy, RestorePoint
 
@@ -32,21 +33,42 @@ def check_vm_create_limits(state: EmulatorState, collection: Collection, now: da
                 f"Restore point '{rp.name}' of this VM is still being created; concurrent restore "
                 "point creation for one VM is not supported.",
             )
-    check_hourly(state, collection, now, "restore point creations for the VM of collection")
+    check_hourly(state, collection, now, VM_CREATE_LIMIT_POLICY)
 
 
-def check_hourly(state: EmulatorState, collection: Collection, now: datetime, what: str) -> None:
-    """At most ``copiesPerHourPerCollection`` (3) accepted PUTs in any sliding 60 simulated minutes."""
+# Policy names of the two hourly limits (Learn: 3 copies per target collection and 3 creations per VM per
+# hour, HTTP 429 with a retry interval). No source names them or shows their 429 body: the names are ours,
+# the body is Compute's documented throttling body (Learn "Troubleshooting API throttling errors").
+COPY_LIMIT_POLICY = "CopyRestorePointResource1Hour"
+VM_CREATE_LIMIT_POLICY = "CreateRestorePointVirtualMachine1Hour"
+
+
+def check_hourly(state: EmulatorState, collection: Collection, now: datetime, policy_name: str) -> None:
+    """At most ``copiesPerHourPerCollection`` (3) accepted PUTs in any sliding 60 simulated minutes.
+
+    Refused like every Compute throttle: 429, ``Retry-After`` (seconds until the oldest accepted PUT leaves
+    the hour), code ``OperationNotAllowed`` with a ``TooManyRequests`` detail naming the policy, and that
+    policy at 0 in ``x-ms-ratelimit-remaining-resource`` (arm_app appends it to the header).
+    """
     recent = [t for t in collection.copy_times if now - t < timedelta(hours=1)]
     collection.copy_times[:] = recent
     if len(recent) >= state.copies_per_hour:
         retry = max(1, int((recent[0] + timedelta(hours=1) - now).total_seconds() + 0.999))
+        refusal = Refusal(
+            Policy(policy_name, state.copies_per_hour, 3600.0, "resource"),
+            retry,
+            recent[0],
+            recent[0] + timedelta(hours=1),
+            len(recent) + 1,
+        )
+        state.limit_refusals[policy_name] = state.limit_refusals.get(policy_name, 0) + 1
+        body = refusal.body()
         raise ArmError(
             429,
-            "TooManyRequests",
-            f"The number of {what} '{collection.rpc_id}' exceeded the limit of {state.copies_per_hour} per "
-            f"hour. Retry after {retry} seconds.",
-            headers={"Retry-After": str(retry)},
+            "OperationNotAllowed",
+            body["error"]["message"],
+            headers={"Retry-After": str(retry), "x-ms-ratelimit-append": f"Microsoft.Compute/{policy_name};0"},
+            body=body,
         )
 
 
@@ -138,7 +160,7 @@ def check_copy_rules(
             f"a restore point already copied to region '{target.location}' (created "
             f"{newest.isoformat()}); restore points must be copied in creation order.",
         )
-    check_hourly(state, target, now, "restore point copies into collection")
+    check_hourly(state, target, now, COPY_LIMIT_POLICY)
 
 
 def new_copy_job(

@@ -105,7 +105,7 @@ def sweep(state: EmulatorState) -> None:
             at = parse_time(entry["at"])
             if marker not in state.scheduled_done and at <= now:
                 state.scheduled_done.add(marker)
-                delete_by_id(state, entry["id"], at)
+                delete_by_id(state, entry["id"], at, restore_points_only=bool(entry.get("restorePointsOnly")))
     if not state.pending_deletes:
         return
     now = state.clock.now()
@@ -138,11 +138,27 @@ def abort_copies_of(state: EmulatorState, source: RestorePoint, reason: str, now
                 job.abort_reason = reason
 
 
-def delete_by_id(state: EmulatorState, resource_id: str, when: datetime | None = None) -> bool:
-    """Out-of-band delete (admin API), e.g. a source deleted mid-copy by someone else."""
+def delete_by_id(
+    state: EmulatorState, resource_id: str, when: datetime | None = None, *, restore_points_only: bool = False
+) -> bool:
+    """Out-of-band delete (admin API), e.g. a source deleted mid-copy by someone else.
+
+    ``restore_points_only`` on a collection id deletes every restore point in it (every copy, for a target
+    collection) and keeps the collection.
+    """
     parsed = ids.parse(resource_id)
     if parsed is None:
         return False
+    if restore_points_only:
+        if parsed.restore_point is not None:
+            raise ValueError("restorePointsOnly needs a restore point collection id")
+        collection = state.collections.get(parsed.collection_key)
+        if collection is None:
+            return False
+        deleted = False
+        for rp in list(collection.restore_points.values()):
+            deleted = delete_by_id(state, rp.rp_id, when) or deleted
+        return deleted
     if parsed.restore_point is None:
         op = delete_collection(state, parsed.subscription, parsed.resource_group, parsed.collection, when)
     else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -23,6 +24,8 @@ class TokenIssuer:
     secret_header: str
     default_client_id: str = "00000000-0000-0000-0000-00000000c11e"
     tokens: dict[str, tuple[str, str, float]] = field(default_factory=dict)  # token -> (client, resource, exp)
+    # Set by the server: the status an identity outage window (faults.identityOutages) answers now, or None.
+    outage: Callable[[], int | None] | None = None
 
     def issue(self, resource: str, client_id: str | None) -> dict[str, str]:
         token = "emu." + secrets.token_urlsafe(32)
@@ -51,6 +54,13 @@ class TokenIssuer:
         return None
 
     async def handle(self, request: web.Request) -> web.Response:
+        status = self.outage() if self.outage is not None else None
+        if status is not None:
+            # The App Service token endpoint's error body shape (as for 400/401 below); no details.
+            return web.json_response(
+                {"statusCode": status, "message": "An unexpected error occurred while fetching the AAD token."},
+                status=status,
+            )
         if request.headers.get("X-IDENTITY-HEADER") != self.secret_header:
             return web.json_response(
                 {"statusCode": 401, "message": "Unauthorized: missing or wrong X-IDENTITY-HEADER."},

@@ -10,6 +10,8 @@ import copy
 import uuid
 from typing import Any
 
+PLATFORM_KEY = {"type": "EncryptionAtRestWithPlatformKey"}
+
 
 def disk_restore_point_id(rp_id: str, disk_name: str, seed: str) -> str:
     suffix = uuid.uuid5(uuid.NAMESPACE_URL, f"{seed}/{disk_name}")
@@ -45,7 +47,10 @@ def build_source_metadata(
             "id": f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/"
             f"Microsoft.Compute/disks/{disk['name']}",
         }
-        entry["diskRestorePoint"] = {"id": disk_restore_point_id(rp_id, disk["name"], rp_id.lower())}
+        entry["diskRestorePoint"] = {
+            "encryption": dict(PLATFORM_KEY),
+            "id": disk_restore_point_id(rp_id, disk["name"], rp_id.lower()),
+        }
         return entry
 
     os_profile: dict[str, Any] = {
@@ -91,8 +96,31 @@ def disk_entries(metadata: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def copy_metadata_for_target(metadata: dict[str, Any], target_rp_id: str) -> dict[str, Any]:
-    """The copy keeps the source's metadata, with disk restore point ids of its own."""
+    """The copy keeps the source's metadata, with disk restore points of its own that name their source.
+
+    Recorded (azure-cli test_copy_vm_restore_point.yaml 2023-10, azure-sdk-for-net 2023-04): a copy's
+    ``diskRestorePoint`` is ``{"sourceDiskRestorePoint": {"id": <source disk restore point>}, "encryption":
+    {"type": "EncryptionAtRestWithPlatformKey"}, "id": <its own>}``; a source's has ``encryption`` and ``id``.
+    """
     result = copy.deepcopy(metadata)
     for disk in disk_entries(result):
-        disk["diskRestorePoint"] = {"id": disk_restore_point_id(target_rp_id, disk["name"], target_rp_id.lower())}
+        source_disk_id = (disk.get("diskRestorePoint") or {}).get("id")
+        entry: dict[str, Any] = {}
+        if source_disk_id:
+            entry["sourceDiskRestorePoint"] = {"id": source_disk_id}
+        entry["encryption"] = dict(PLATFORM_KEY)  # CMK sources arrive platform-key encrypted (Learn)
+        entry["id"] = disk_restore_point_id(target_rp_id, disk["name"], target_rp_id.lower())
+        disk["diskRestorePoint"] = entry
+    return result
+
+
+def without_disk_restore_points(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The metadata as shown while the restore point is ``Creating``: no disk restore points yet.
+
+    Recorded: every 201 body of a restore point PUT (azure-cli 2022-06 and 2023-10, azure-sdk-for-net 2021-12
+    and 2023-04), source or copy, lists the disks without ``diskRestorePoint``; later GETs have them.
+    """
+    result = copy.deepcopy(metadata)
+    for disk in disk_entries(result):
+        disk.pop("diskRestorePoint", None)
     return result

@@ -17,12 +17,16 @@ from emulator.models import CopyJob, DiskCopy
 STEP_SECONDS = 600.0
 MAX_COPY_SECONDS = 14 * 24 * 3600.0
 
+# Recorded while copying (azure-sdk-for-net CreateRpcAndRestorePoints.json, 2021-12 and 2023-04):
+# {"code": "ReplicationState/replicating", "level": "Info", "displayStatus": "Replicating"}.
+# Succeeded: Azure/Virtual-Machine-Restore-Points "Cross Region Copy of VM Restore Points.md"
+# ("Replication succeeded"). Failed: no source shows it; our choice mirrors the other two.
 SUCCEEDED = "ReplicationState/succeeded"
-IN_PROGRESS = "ReplicationState/inProgress"
+IN_PROGRESS = "ReplicationState/replicating"
 FAILED = "ReplicationState/failed"
 
 STATUS_LEVEL = {SUCCEEDED: "Info", IN_PROGRESS: "Info", FAILED: "Error"}
-STATUS_DISPLAY = {SUCCEEDED: "Succeeded", IN_PROGRESS: "In progress", FAILED: "Failed"}
+STATUS_DISPLAY = {SUCCEEDED: "Replication succeeded", IN_PROGRESS: "Replicating", FAILED: "Replication failed"}
 
 
 @dataclass(frozen=True)

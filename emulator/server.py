@@ -72,6 +72,17 @@ class EmulatorServers:
     ) -> EmulatorServers:
         state = EmulatorState(clock, scenario, events_webhook)
         issuer = TokenIssuer(identity_header)
+
+        def identity_outage() -> int | None:
+            entry = state.faults.identity_outage(state.clock.now())
+            if entry is None:
+                return None
+            status = int(entry.get("status", 500))
+            name = f"Identity_Token:{status}"
+            state.calls[name] = state.calls.get(name, 0) + 1
+            return status
+
+        issuer.outage = identity_outage
         return cls(state, issuer, AdminApi(state, issuer, scenario), trustme.CA())
 
     async def start(self, host: str, port: int, identity_port: int) -> None:

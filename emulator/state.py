@@ -13,8 +13,9 @@ from typing import Any
 
 from emulator import copy_rules, deletion, ids, metadata
 from emulator.clock import Clock, parse_time
+from emulator.compute_throttle import ComputeThrottler
 from emulator.copy_rules import region
-from emulator.errors import ArmError, not_found, parent_not_found
+from emulator.errors import ArmError, entity_not_found, not_found, parent_not_found
 from emulator.events import WRITE_SUCCESS, EventConfig, EventSink
 from emulator.faults import FaultConfig, Faults
 from emulator.models import Collection, Operation, RestorePoint, Subscription
@@ -54,10 +55,16 @@ class EmulatorState:
         self.bandwidth_bytes = float(scenario.get("copyBandwidthMBps", 250)) * 1024 * 1024
         self.page_size = int(scenario.get("pageSize", 50))
         self.initiation_delay = timedelta(seconds=float(scenario.get("copyInitiationSeconds", 0)))
-        self.lro_retry_after = int(scenario.get("lroRetryAfterSeconds", 10))
+        # Recorded Compute LRO responses carry no Retry-After (docs/emulator.md); a number here adds one.
+        retry_after = scenario.get("lroRetryAfterSeconds")
+        self.lro_retry_after: int | None = None if retry_after is None else int(retry_after)
         throttling = scenario.get("throttling", {})
         limits = {k: (float(v[0]), float(v[1])) for k, v in throttling.get("limits", {}).items()}
         self.throttler = Throttler(limits, enabled=bool(throttling.get("enabled", True)))
+        self.compute_throttler = ComputeThrottler.from_config(scenario.get("computeThrottling"))
+        self.limit_refusals: dict[str, int] = {}  # 429s of the hourly copy / VM-create limits, per policy name
+        self.storm_refusals = 0  # 429s of throttle storms (rate and windows)
+        self.outage_refusals: dict[str, int] = {}  # calls refused by region outages, per region
         self.copies_per_hour = int(scenario.get("copiesPerHourPerCollection", COPIES_PER_HOUR))
         self.faults = Faults(FaultConfig.from_dict(scenario.get("faults")))
         webhook = self.events.config.webhook
@@ -169,6 +176,14 @@ class EmulatorState:
             raise not_found(RPC_KIND, name, rg)
         return found
 
+    def find_collection(self, sub: str, rg: str, name: str) -> Collection | None:
+        """The collection, or None if it (or its resource group or subscription) does not exist."""
+        subscription = self.subscriptions.get(sub.lower())
+        found = subscription.resource_groups.get(rg.lower()) if subscription else None
+        if found is None:
+            return None
+        return self.collections.get(ids.key(ids.collection_id(sub, found[0], name)))
+
     def list_collections(self, sub: str, rg: str | None) -> list[Collection]:
         if rg is not None:
             rg = self.resource_group(sub, rg)
@@ -187,7 +202,7 @@ class EmulatorState:
             raise parent_not_found(RPC_KIND, rpc, rg)
         rp = collection.restore_points.get(name.lower())
         if rp is None:
-            raise not_found(f"{RPC_KIND}/{rpc}/restorePoints", name, rg)
+            raise entity_not_found()
         if count_read:
             self.observe(rp)
         return rp
@@ -399,7 +414,10 @@ class EmulatorState:
             rp_id=rp_id,
             name=name,
             collection_key=ids.key(collection.rpc_id),
-            time_created=now,
+            # Recorded (azure-cli 2022-06 and 2023-10, azure-sdk-for-net 2021-12 and 2023-04): a copy's own
+            # timeCreated is its source's, from the 201 on. (The Virtual-Machine-Restore-Points FAQ says the
+            # copy shows its own creation time; the recordings say otherwise, and win.)
+            time_created=source.time_created,
             consistency_mode=source.consistency_mode,
             source_metadata=metadata.copy_metadata_for_target(source.source_metadata, rp_id),
             changed_percent=source.changed_percent,
@@ -422,9 +440,11 @@ class EmulatorState:
     def delete_restore_point(self, sub: str, rg: str, rpc: str, name: str) -> Operation | None:
         return deletion.delete_restore_point(self, sub, rg, rpc, name)
 
-    def delete_by_id(self, resource_id: str, when: datetime | None = None) -> bool:
+    def delete_by_id(
+        self, resource_id: str, when: datetime | None = None, *, restore_points_only: bool = False
+    ) -> bool:
         """Out-of-band delete (admin API, scheduled faults), completed at once."""
-        return deletion.delete_by_id(self, resource_id, when)
+        return deletion.delete_by_id(self, resource_id, when, restore_points_only=restore_points_only)
 
     def sweep(self) -> None:
         """Apply what the passing of time alone brings (scheduled deletes, unpolled deletes)."""

@@ -51,6 +51,7 @@ class Throttler:
             self.limits.update(limits)
         self.enabled = enabled
         self._buckets: dict[tuple[str, str, str], Bucket] = {}
+        self.throttled: dict[str, int] = {}  # 429s per bucket kind (reads/writes/deletes)
 
     def take(self, subscription: str, kind: str, now: datetime, principal: str = "") -> tuple[bool, int, int]:
         """Take a token from the (subscription, principal, kind) bucket: (allowed, remaining, retry_after)."""
@@ -62,7 +63,35 @@ class Throttler:
             capacity, rate = self.limits[kind]
             bucket = Bucket(capacity, rate, capacity, now)
             self._buckets[bucket_key] = bucket
-        return bucket.take(now)
+        result = bucket.take(now)
+        if not result[0]:
+            self.throttled[kind] = self.throttled.get(kind, 0) + 1
+        return result
+
+    def configure(self, config: dict[str, object]) -> None:
+        """Apply ``{"enabled"?, "limits"?: {kind: [capacity, refillPerSecond]}}`` at run time (merge)."""
+        unknown = set(config) - {"enabled", "limits"}
+        if unknown:
+            raise ValueError(f"unknown throttling fields: {sorted(unknown)}; known: ['enabled', 'limits']")
+        if "enabled" in config:
+            self.enabled = bool(config["enabled"])
+        limits = config.get("limits") or {}
+        if not isinstance(limits, dict):
+            raise ValueError("throttling limits must be an object")
+        for kind, value in limits.items():
+            if kind not in DEFAULT_LIMITS:
+                raise ValueError(f"unknown ARM bucket {kind!r}; known: {sorted(DEFAULT_LIMITS)}")
+            capacity, rate = float(value[0]), float(value[1])
+            self.limits[kind] = (capacity, rate)
+        self._buckets.clear()
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "enabled": self.enabled,
+            "limits": {kind: list(value) for kind, value in self.limits.items()},
+            "throttled": dict(sorted(self.throttled.items())),
+        }
 
     def reset(self) -> None:
         self._buckets.clear()
+        self.throttled.clear()

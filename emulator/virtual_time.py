@@ -60,10 +60,15 @@ class VirtualTimeRetryPolicy(RetryPolicy[Any, Any]):
 
 
 class VirtualTimePolling(ARMPolling):
-    """ARM LRO polling that honours Retry-After by advancing the virtual clock instead of sleeping."""
+    """ARM LRO polling that waits by advancing the virtual clock instead of sleeping.
 
-    def __init__(self, advance: Advance, **kwargs: Any) -> None:
-        super().__init__(0, **kwargs)
+    Compute's recorded LRO responses carry no ``Retry-After``, so, like azure-mgmt's ARMPolling, it waits
+    ``timeout`` seconds (the SDK's default polling interval, 30) between polls, or the ``Retry-After`` when
+    one is sent.
+    """
+
+    def __init__(self, advance: Advance, timeout: float = 30, **kwargs: Any) -> None:
+        super().__init__(timeout, **kwargs)
         self._advance = advance
 
     def _sleep(self, delay: float) -> None:

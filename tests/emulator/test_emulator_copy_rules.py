@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -101,6 +102,9 @@ def test_out_of_order_copy_is_refused_forever(emu: EmulatorHandle, client: Compu
     err = refused(start_copy, client, src_rp(2), "c2")
     assert err.status_code == 409 and err.error.code == "OperationNotAllowed"
     assert "creation order" in err.error.message
+    # Not a throttle: no Retry-After, no TooManyRequests detail; the Compute header is there (Compute answered).
+    assert "Retry-After" not in err.response.headers and not err.error.details
+    assert "PutRestorePointResource" in err.response.headers["x-ms-ratelimit-remaining-resource"]
     assert start_copy(client, src_rp(4), "c4").provisioning_state == "Succeeded"  # newer is fine
 
 
@@ -199,7 +203,16 @@ def test_hourly_limit_of_three_copies_per_target_collection(
         start_copy(client, src_rp(i), f"c{i}")
         advance(emu, 600)
     err = refused(start_copy, client, src_rp(3), "c3")
-    assert err.status_code == 429 and err.error.code == "TooManyRequests"
+    # Compute's throttling answer (OperationNotAllowed + a TooManyRequests detail naming the limit), not
+    # ARM's (SubscriptionRequestsThrottled): a client can tell the hourly limit from ARM throttling.
+    assert err.status_code == 429 and err.error.code == "OperationNotAllowed"
+    [detail] = err.error.details
+    assert detail.code == "TooManyRequests" and detail.target == "CopyRestorePointResource1Hour"
+    assert json.loads(detail.message)["allowedRequestCount"] == 3
+    assert err.response.headers["x-ms-ratelimit-remaining-resource"].endswith(
+        "Microsoft.Compute/CopyRestorePointResource1Hour;0"
+    )
+    assert admin(emu, "GET", "throttling")["hourlyLimits"]["throttled"] == {"CopyRestorePointResource1Hour": 1}
     retry_after = int(err.response.headers["Retry-After"])
     assert retry_after == 30 * 60  # c0 was accepted 30 simulated minutes ago
     advance(emu, retry_after - 1)

@@ -37,7 +37,7 @@ def test_progress_is_visible_in_ten_minute_steps(emu: EmulatorHandle, client: Co
     # 64 GiB + 512 GiB at 250 MiB/s: os disk 262 s, data disk 2097 s (full copy, first on the lane).
     target_collection(client)
     start_copy(client, src_rp(0), "c0")
-    inprogress = "ReplicationState/inProgress"
+    inprogress = "ReplicationState/replicating"
     assert disks(client) == [(inprogress, 0), (inprogress, 0)]
     assert aggregate(client) == inprogress
     advance(emu, 599)
@@ -55,7 +55,7 @@ def test_provisioning_succeeded_does_not_mean_copied(client: ComputeManagementCl
     target_collection(client)
     rp = start_copy(client, src_rp(0), "c0")
     assert rp.provisioning_state == "Succeeded"
-    assert aggregate(client) == "ReplicationState/inProgress"
+    assert aggregate(client) == "ReplicationState/replicating"
 
 
 def test_later_copies_are_incremental(emu: EmulatorHandle, client: ComputeManagementClient) -> None:
@@ -89,7 +89,7 @@ def test_a_copy_running_past_two_weeks_fails(make_emulator: MakeEmulator, monkey
     target_collection(client)
     start_copy(client, src_rp(0), "c0")
     advance(emu, 13 * 86400)
-    assert aggregate(client) == "ReplicationState/inProgress"
+    assert aggregate(client) == "ReplicationState/replicating"
     advance(emu, 86400)
     view = client.restore_points.get("rg-dr", "tgt", "c0", expand="instanceView").instance_view
     assert view.statuses[0].code == "ReplicationState/failed" and view.statuses[0].level == "Error"

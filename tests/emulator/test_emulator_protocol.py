@@ -9,6 +9,7 @@ from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.compute import models as m
 from emulator_testkit import (
     API,
+    SRC_RP0,
     SRC_RPC,
     SUB,
     MakeEmulator,
@@ -50,9 +51,10 @@ def test_unknown_ids_give_arm_404s(client: ComputeManagementClient) -> None:
     with pytest.raises(ResourceNotFoundError) as info:
         client.restore_points.get("rg-app", "nope", "rp")
     assert info.value.error.code == "ParentResourceNotFound"
-    with pytest.raises(ResourceNotFoundError) as info:
+    with pytest.raises(ResourceNotFoundError) as info:  # Compute answers for restore points (recorded)
         client.restore_points.get("rg-app", "vm-web-1-rpc", "nope")
-    assert info.value.error.code == "ResourceNotFound"
+    assert info.value.error.code == "NotFound"
+    assert info.value.error.message == "The entity was not found in this Azure location."
     with pytest.raises(ResourceNotFoundError) as info:
         client.restore_point_collections.get("rg-missing", "vm-web-1-rpc")
     assert info.value.error.code == "ResourceGroupNotFound"
@@ -118,7 +120,12 @@ def test_collection_get_expands_restore_points(client: ComputeManagementClient) 
     assert all(rp.instance_view is None for rp in expanded.restore_points)
 
 
-def test_restore_point_put_is_an_lro_with_arm_headers(emu: EmulatorHandle, client: ComputeManagementClient) -> None:
+def test_restore_point_put_is_an_lro_with_the_recorded_headers(
+    emu: EmulatorHandle, client: ComputeManagementClient
+) -> None:
+    """Recorded (azure-sdk-for-net 2021-12/2023-04 keep every header; azure-cli 2023-10): the 201 carries
+    Azure-AsyncOperation and Azure-AsyncNotification, no Location and no Retry-After; x-ms-request-id is the
+    operation id; polls answer {startTime, status, name} (+ endTime), without id or Retry-After."""
     target_collection(client)
     url = (
         emu.url + f"/subscriptions/{SUB}/resourceGroups/rg-dr/providers/Microsoft.Compute/"
@@ -127,31 +134,56 @@ def test_restore_point_put_is_an_lro_with_arm_headers(emu: EmulatorHandle, clien
     response = raw(client, "PUT", url, {"properties": {"sourceRestorePoint": {"id": src_rp(0)}}})
     assert response.status_code == 201
     assert response.json()["properties"]["provisioningState"] == "Creating"
-    assert int(response.headers["Retry-After"]) >= 10
-    status_url, location_url = response.headers["Azure-AsyncOperation"], response.headers["Location"]
+    assert "Location" not in response.headers and "Retry-After" not in response.headers
+    assert response.headers["Azure-AsyncNotification"] == "Enabled"
+    status_url = response.headers["Azure-AsyncOperation"]
     assert "/providers/Microsoft.Compute/locations/westus2/operations/" in status_url
+    op_id = status_url.split("/operations/")[1].split("?")[0]
+    assert response.headers["x-ms-request-id"] == op_id
+    assert "?p=" in status_url and "&api-version=" in status_url
     first = raw(client, "GET", status_url)
-    assert first.status_code == 200 and first.json()["status"] == "InProgress"
-    assert set(first.json()) >= {"id", "name", "status", "startTime"}
+    assert first.status_code == 200 and first.json() == {
+        "startTime": first.json()["startTime"],
+        "status": "InProgress",
+        "name": op_id,
+    }
+    assert "Retry-After" not in first.headers
     second = raw(client, "GET", status_url).json()
-    assert second["status"] == "Succeeded" and "endTime" in second
-    final = raw(client, "GET", location_url)
-    assert final.status_code == 200 and final.json()["properties"]["provisioningState"] == "Succeeded"
+    assert second["status"] == "Succeeded" and "endTime" in second and "id" not in second
+    assert client.restore_points.get("rg-dr", "tgt", "c0").provisioning_state == "Succeeded"
 
 
-def test_location_url_is_202_then_200(emu: EmulatorHandle, client: ComputeManagementClient) -> None:
+def test_delete_monitor_url_is_202_then_200_with_no_body(emu: EmulatorHandle, client: ComputeManagementClient) -> None:
+    """Recorded: DELETE 202 with Location (…&monitor=true&api-version=…), Azure-AsyncOperation and
+    Azure-AsyncNotification, no Retry-After; the finished monitor URL answers 200 with an empty body."""
     target_collection(client)
     url = (
         emu.url + f"/subscriptions/{SUB}/resourceGroups/rg-dr/providers/Microsoft.Compute/"
+        f"restorePointCollections/tgt?api-version={API}"
+    )
+    accepted = raw(client, "DELETE", url)
+    assert accepted.status_code == 202
+    location = accepted.headers["Location"]
+    assert "&monitor=true&api-version=" in location and accepted.headers["Azure-AsyncOperation"]
+    assert accepted.headers["Azure-AsyncNotification"] == "Enabled" and "Retry-After" not in accepted.headers
+    running = raw(client, "GET", location)
+    assert running.status_code == 202 and running.headers["Location"] == location
+    done = raw(client, "GET", location)
+    assert done.status_code == 200 and done.content == b""
+    assert raw(client, "DELETE", url).status_code == 204  # already gone
+
+
+def test_lro_retry_after_can_be_switched_on(make_emulator: MakeEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    handle = make_emulator(scenario(lroRetryAfterSeconds=10))
+    client = make_client(handle, monkeypatch)
+    target_collection(client)
+    url = (
+        handle.url + f"/subscriptions/{SUB}/resourceGroups/rg-dr/providers/Microsoft.Compute/"
         f"restorePointCollections/tgt/restorePoints/c0?api-version={API}"
     )
-    response = raw(client, "PUT", url, {"properties": {"sourceRestorePoint": {"id": src_rp(0)}}})
-    location = response.headers["Location"]
-    running = raw(client, "GET", location)
-    assert running.status_code == 202 and running.headers["Location"] and running.headers["Retry-After"]
-    done = raw(client, "GET", location)
-    assert done.status_code == 200
-    assert done.json()["name"] == "c0"
+    response = raw(client, "PUT", url, {"properties": {"sourceRestorePoint": {"id": SRC_RP0}}})
+    assert response.headers["Retry-After"] == "10"
+    assert raw(client, "GET", response.headers["Azure-AsyncOperation"]).headers["Retry-After"] == "10"
 
 
 def test_provisioning_waits_for_copy_initiation_delay(
@@ -184,20 +216,6 @@ def test_sdk_begin_create_and_begin_delete_complete(emu: EmulatorHandle, client:
         client.restore_point_collections.get("rg-dr", "tgt")
     calls = admin(emu, "GET", "calls")
     assert calls["RestorePoints_Delete:202"] == 1 and calls["RestorePointCollections_Delete:202"] == 1
-
-
-def test_delete_is_202_then_204(emu: EmulatorHandle, client: ComputeManagementClient) -> None:
-    target_collection(client)
-    url = (
-        emu.url + f"/subscriptions/{SUB}/resourceGroups/rg-dr/providers/Microsoft.Compute/"
-        f"restorePointCollections/tgt?api-version={API}"
-    )
-    accepted = raw(client, "DELETE", url)
-    assert accepted.status_code == 202
-    assert accepted.headers["Location"] and accepted.headers["Retry-After"] and accepted.headers["Azure-AsyncOperation"]
-    assert raw(client, "GET", accepted.headers["Location"]).status_code == 202
-    assert raw(client, "GET", accepted.headers["Location"]).status_code == 204
-    assert raw(client, "DELETE", url).status_code == 204  # already gone
 
 
 def test_delete_of_a_collection_deletes_its_restore_points(client: ComputeManagementClient) -> None:

@@ -4,6 +4,11 @@ Excluded, because the examples have them only because their inputs asked for the
 excluded disks, which the product does not use and the emulator does not model): ``excludeDisks``,
 ``instantAccess``, ``instantAccessDurationMinutes``, ``snapshotAccessState``. Tag names are user data,
 so only ``tags`` being an object is checked.
+
+Where recorded traffic contradicts an example, the recording wins and the example field is not required:
+the 201 of a restore point PUT (copy or source) lists its disks without ``diskRestorePoint`` (azure-cli
+2022-06 and 2023-10, azure-sdk-for-net 2021-12 and 2023-04), and a source's 201 has no ``consistencyMode``
+yet (azure-cli 2022-06 and 2023-10).
 """
 
 from __future__ import annotations
@@ -67,7 +72,14 @@ def missing_fields(example: Any, ours: Any, path: str = "$") -> list[str]:
 
 
 def example(name: str, status: str) -> dict[str, Any]:
-    return dict(json.loads((EXAMPLES / f"{name}.json").read_text())["responses"][status]["body"])
+    body = dict(json.loads((EXAMPLES / f"{name}.json").read_text())["responses"][status]["body"])
+    if name.startswith("RestorePoint_") and status == "201":  # recordings beat examples (module docstring)
+        storage = body["properties"]["sourceMetadata"]["storageProfile"]
+        for disk in [storage["osDisk"], *storage.get("dataDisks", [])]:
+            disk.pop("diskRestorePoint", None)
+        if "sourceRestorePoint" not in body["properties"]:
+            body["properties"].pop("consistencyMode", None)
+    return body
 
 
 @pytest.fixture
@@ -103,6 +115,7 @@ def responses(make_emulator: MakeEmulator, monkeypatch: pytest.MonkeyPatch) -> d
     create_url = emu.url + SRC_RPC + f"/restorePoints/new-rp?api-version={API}"
     out["RestorePoint_Create:201"] = raw(client, "PUT", create_url, {"properties": {}}).json()
     out["RestorePoint_Get:200"] = raw(client, "GET", emu.url + src_rp(0) + f"?api-version={API}").json()
+    raw(client, "GET", copy_url)  # the first read still sees Creating (as a poller would)
     advance(emu, 3600)
     out["RestorePoint_Get_WithInstanceView:200"] = raw(client, "GET", copy_url + "&$expand=instanceView").json()
     assert admin(emu, "GET", "calls")["RestorePoints_Create:201"] == 2

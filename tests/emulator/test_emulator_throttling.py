@@ -19,7 +19,7 @@ def test_read_bucket_250_refilling_25_per_second(emu: EmulatorHandle, client: Co
     assert remaining[0] == 249 and remaining[-1] == 0
     throttled = raw(client, "GET", url)
     assert throttled.status_code == 429
-    assert throttled.json()["error"]["code"] == "TooManyRequests"
+    assert throttled.json()["error"]["code"] == "SubscriptionRequestsThrottled"
     assert throttled.headers["Retry-After"] == "1"
     assert throttled.headers["x-ms-ratelimit-remaining-subscription-reads"] == "0"
     advance(emu, 1)  # simulated second: 25 tokens back

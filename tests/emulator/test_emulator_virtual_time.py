@@ -55,4 +55,5 @@ def test_lro_polling_advances_the_clock(make_emulator: MakeEmulator, monkeypatch
     ).result()
     assert rp.provisioning_state == "Succeeded"
     assert time.monotonic() - started < 2
-    assert emu.clock.now() - before >= timedelta(seconds=45)  # Retry-After 10 s per poll, simulated
+    # No Retry-After (as recorded): the SDK's 30 s polling interval per poll, simulated.
+    assert emu.clock.now() - before >= timedelta(seconds=45)
