@@ -218,7 +218,9 @@ def reset_clients() -> None:
 
 _TOKEN_ERROR = re.compile(r"Token request error: \((?P<error>[^)]*)\) (?:(?P<status>\d{3}|None), )?(?P<detail>.*)")
 _ARM_THROTTLE_CODES = frozenset({"subscriptionrequeststhrottled", "tenantrequeststhrottled", "requeststhrottled"})
-_HOURLY = re.compile(r"\bper hour\b|\bhourly\b|\ban hour\b|\bone hour\b|\bhour\b", re.IGNORECASE)
+# "per hour" in a message, or an hourly policy named the way Compute names its windows (``...3Min``,
+# ``...30Min`` in Learn "Troubleshooting API throttling errors"; the emulator's ``...1Hour``).
+_HOURLY = re.compile(r"\bper hour\b|\bhourly\b|\ban hour\b|\bone hour\b|\bhour\b|\d+hours?\b", re.IGNORECASE)
 _OUT_OF_ORDER = re.compile(r"creation order|\bout of order\b|\bolder than\b|\bin order\b", re.IGNORECASE)
 _RETRY_IN_TEXT = re.compile(r"after '?(\d+(?:\.\d+)?)'? seconds?", re.IGNORECASE)
 _RESTORE_POINT_URL = re.compile(r"/restorepointcollections/[^/?]+/restorepoints/[^/?]+(?:\?|$)", re.IGNORECASE)
