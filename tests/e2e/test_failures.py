@@ -184,28 +184,6 @@ def test_source_deleted_mid_copy_is_reported_not_retried_and_the_lane_moves_on(t
     assert sorted(p.name for p in targets["vm0-rpc-westus2"]) == ["rp1", "rp2"]
 
 
-def test_arm_unavailable_pauses_the_lane_in_order_and_the_next_run_resumes(tmp_path):
-    faults = {"throttleStormRate": 1.0, "throttleStormRetryAfter": 30, "operations": ["RestorePoints_Get"]}
-    emu = start_emulator(make_scenario(vms=1, points=2, faults=faults))
-    try:
-        with app_host(emu, tmp_path / "host.db") as host:
-            api = Api(host)
-            instance = api.start(sourceCollectionId=collection_id("vm0-rpc"), targetRegions=["westus2"]).json()["id"]
-            host.run_until_idle(timeout=120)
-            lane = api.get(instance).json()["lanes"][0]
-            assert lane["state"] == "paused" and "could not start the copy" in lane["reason"], lane
-            assert not [c for c in lane["copies"] if c["state"] == "failed"]  # nothing given up
-            admin(emu, "POST", "/_emulator/faults", {"replace": True})
-            assert api.start(sourceCollectionId=collection_id("vm0-rpc"), targetRegions=["westus2"]).status_code == 202
-            host.run_until_idle(timeout=120)
-            lane = api.get(instance).json()["lanes"][0]
-        targets = _target_points(emu)
-    finally:
-        emu.stop()
-    assert [c["state"] for c in lane["copies"]] == ["succeeded", "succeeded"]
-    assert sorted(p.name for p in targets["vm0-rpc-westus2"]) == ["rp0", "rp1"]
-
-
 def test_unreadable_progress_mid_copy_never_deletes_or_restarts_the_copy(tmp_path):
     """Scaled clock (600x): 40 simulated minutes of throttled reads in the middle of an 87-minute copy,
     longer than any retry loop's patience, so only "watching is its own retry" keeps the copy."""
