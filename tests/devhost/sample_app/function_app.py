@@ -211,6 +211,13 @@ def nondeterministic_input(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
+def nondeterministic_name(context: df.DurableOrchestrationContext):
+    """WRONG on purpose: schedules another activity name on replay than on the first run."""
+    first = yield context.call_activity("double" if context.is_replaying else "say_hello", 1)
+    return first
+
+
+@app.orchestration_trigger(context_name="context")
 def uses_entity(context: df.DurableOrchestrationContext):
     """Durable entities are not supported by devhost: this must fail clearly, not hang."""
     yield context.call_entity(df.EntityId("counter", "c1"), "add", 1)
