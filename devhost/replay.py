@@ -78,7 +78,9 @@ def invoke(handle: Callable[[str], str], context_json: str) -> SdkOutcome:
         raw = handle(context_json)
     except Exception as exc:  # the SDK signals orchestrator failure by raising with the state appended
         text = str(exc)
-        trace = traceback.format_exc()
+        # Only the frames: on Azure the details carry the host's .NET StackTrace, never the message (whose
+        # $OutOfProcData$ would otherwise end up in a parent's failure details and be found there first).
+        trace = "".join(traceback.format_tb(exc.__traceback__))
         if OUT_OF_PROC_MARKER in text:
             message, _, state_json = text.partition(OUT_OF_PROC_MARKER)
             try:
