@@ -52,6 +52,7 @@ from . import history as h
 from .app_loader import FunctionSpec
 from .backends import Backend
 from .clock import Clock
+from .payload import dotnet_json
 from .replay import SdkOutcome, build_context, invoke
 from .shim import DEFAULT_MAX_ORCHESTRATION_ACTIONS, ORCHESTRATOR, ExtensionContext, TaskOrchestrationShim
 from .store import Instance, Store
@@ -256,7 +257,7 @@ class Dispatcher:
             )
         elif action.kind == dtfx.CREATE_SUB_ORCHESTRATION:
             child_id = action.instance_id or ""
-            child_input = None if action.input is None else json.dumps(action.input)
+            child_input = None if action.input is None else dotnet_json(action.input)  # SerializeInternal(input)
             history.append(
                 h.event(
                     h.SUB_ORCHESTRATION_CREATED,
