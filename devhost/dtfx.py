@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from . import history as h
@@ -152,7 +152,7 @@ class OrchestrationContext:
         self.instance_id = instance_id
         self.execution_id = execution_id
         self.carry_over_events = carry_over_events
-        self.current_utc_datetime = datetime.min
+        self.current_utc_datetime = datetime.min.replace(tzinfo=UTC)
         self.is_replaying = False
         self._id_counter = 0
         self._open: dict[int, _OpenTask] = {}
