@@ -209,6 +209,7 @@ class ExtensionContext:
         self.instance_id = inner.instance_id
         self.parent_instance_id = parent_instance_id
         self.functions = {k.lower(): v for k, v in functions.items()}  # FunctionName compares case-insensitively
+        self.function_names = dict(functions)
         self.backend = backend
         self.max_actions = max_actions
         self.action_count = 0
@@ -259,7 +260,7 @@ class ExtensionContext:
         if self.functions.get(name.lower()) == trigger:
             return
         kind = "activity" if trigger == ACTIVITY else "orchestrator"
-        known = "', '".join(sorted(n for n, t in self.functions.items() if t == trigger))
+        known = "', '".join(sorted(n for n, t in self.function_names.items() if t == trigger))
         info = f"The following are the known {kind} functions: '{known}'." if known else ""
         if not info:
             info = f"No {kind} functions are currently registered!"
