@@ -152,6 +152,14 @@ class Dispatcher:
                     inst.name,
                     message,
                 )
+            if isinstance(result.failure, dtfx.NonDeterministicError) and result.orchestration_error is not None:
+                log.warning(
+                    "%s (%s): the orchestrator episode itself failed first, before DurableTask met the recorded "
+                    "history (which is why the instance fails as non-deterministic): %s",
+                    inst.instance_id,
+                    inst.name,
+                    result.orchestration_error.message,
+                )
             for dup in result.duplicates:
                 log.info("%s: duplicate completion kept in history, ignored by the replay: %s", inst.instance_id, dup)
             status = result.custom_status if result.custom_status is not None else carried_status

@@ -386,6 +386,7 @@ class ExecutionResult:
     processed: set[int]  # indexes (into past + new) of the events the executor processed (now IsPlayed)
     duplicates: list[dict[str, Any]]
     failure: NetError | None = None  # the exception that failed the orchestration, if it failed
+    orchestration_error: NetError | None = None  # the orchestration's own fault (also when another one won)
 
 
 def execute(
@@ -428,4 +429,7 @@ def execute(
     except NonDeterministicError as exc:
         failure = exc
         context.fail_orchestration(exc)
-    return ExecutionResult(context.actions(), orchestration.get_status(), processed, context.duplicates, failure)
+    own_error = result.outcome()[1] if result is not None and result.done else None
+    return ExecutionResult(
+        context.actions(), orchestration.get_status(), processed, context.duplicates, failure, own_error
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -87,10 +88,15 @@ def test_rule1_custom_status_over_16kb_fails_the_instance(host: Host) -> None:
     assert TASK_SCHEDULED not in types(host, "custom_status_size-test")  # the shim threw before any action
 
 
-def test_rule1_custom_status_growing_too_big_later_surfaces_as_nondeterminism(host: Host) -> None:
+def test_rule1_custom_status_growing_too_big_later_surfaces_as_nondeterminism(
+    host: Host, caplog: pytest.LogCaptureFixture
+) -> None:
     """In a later episode the shim throws before replaying any action, so DurableTask then meets the recorded
-    TaskScheduled with no action for it and fails the instance with its non-determinism error."""
-    status = run(host, "custom_status_size", {"first": 10, "later": 9000})
+    TaskScheduled with no action for it and fails the instance with its non-determinism error (devhost logs the
+    first cause)."""
+    with caplog.at_level(logging.WARNING, logger="devhost.dispatcher"):
+        status = run(host, "custom_status_size", {"first": 10, "later": 9000})
+    assert "must not exceed 16 KB" in caplog.text
     assert status["runtimeStatus"] == "Failed"
     assert status["output"].startswith(
         "Non-Deterministic workflow detected: A previous execution of this orchestration scheduled an activity task "
