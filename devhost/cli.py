@@ -34,9 +34,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--activity-duplicate-rate", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--preserve-unprocessed-events",
-        action="store_true",
-        help="on continue_as_new, re-deliver events the execution received but never waited for (Azure drops them)",
+        "--backend",
+        choices=("azure-storage", "azure_storage", "dts"),
+        default="azure-storage",
+        help="backend whose limits to hold (instance ids, payload sizes): Azure Storage or Durable Task Scheduler",
     )
     parser.add_argument("--log-level", default="WARNING")
     return parser.parse_args(argv)
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         master_key=args.master_key,
         activity_duplicate_rate=args.activity_duplicate_rate,
         seed=args.seed,
-        preserve_unprocessed_events=args.preserve_unprocessed_events,
+        backend=args.backend,
         clock_sync_url=args.clock_sync,
         clock_sync_ca=args.clock_sync_ca,
     )

@@ -1,8 +1,8 @@
 """The durable engine: runs orchestration episodes, activities and durable timers on top of the store.
 
-It plays the part of Durable Task Framework + the Azure Storage provider: messages for an instance are applied
-as new history events in an episode, the orchestrator replays its history through the SDK, and the actions it
-returns become scheduled work. Every state change is one SQLite transaction (see ``store.py``).
+It plays the part of the Functions host's Durable extension + DurableTask + the storage provider: messages for an
+instance are applied as a work item by ``dispatcher.py`` (which runs the SDK and the extension's shim), activities
+run in a worker pool, timers fire on the clock. Every state change is one SQLite transaction (see ``store.py``).
 """
 
 from __future__ import annotations
@@ -21,18 +21,19 @@ from typing import Any
 
 from . import history as h
 from .app_loader import FunctionSpec
+from .backends import Backend, get_backend
 from .clock import Clock
-from .episodes import (
+from .dispatcher import (
     ACTIVE_STATES,
     CLOCK_KEY,
     PENDING,
     RUNNING,
     SUSPENDED,
     TERMINAL_STATES,
-    TERMINATED,
-    Episodes,
-    event_input,
+    Dispatcher,
 )
+from .payload import dotnet_json
+from .shim import DEFAULT_MAX_ORCHESTRATION_ACTIONS
 from .store import Store
 from .timefmt import iso, parse_iso
 
@@ -61,7 +62,8 @@ class Engine:
         run_activity: Callable[[FunctionSpec, str | None], str],
         max_activity_workers: int = 8,
         activity_duplicate_rate: float = 0.0,
-        preserve_unprocessed_events: bool = False,
+        backend: Backend | None = None,
+        max_orchestration_actions: int = DEFAULT_MAX_ORCHESTRATION_ACTIONS,
         seed: int = 0,
         on_clock_advance: Callable[[datetime], None] | None = None,
         on_tick: Callable[[], None] | None = None,
@@ -69,7 +71,10 @@ class Engine:
         self.store = store
         self.functions = functions
         self.clock = clock
-        self.episodes = Episodes(store, functions, clock, preserve_unprocessed_events=preserve_unprocessed_events)
+        self.backend = backend or get_backend(None)
+        self.dispatcher = Dispatcher(
+            store, functions, clock, backend=self.backend, max_orchestration_actions=max_orchestration_actions
+        )
         self._run_activity = run_activity
         self._duplicate_rate = activity_duplicate_rate
         self._rng = random.Random(seed)
@@ -127,27 +132,58 @@ class Engine:
     # ------------------------------------------------------------------ client operations
 
     def start_instance(self, name: str, instance_id: str | None, input_text: str | None) -> str:
-        spec = self.functions.get(name)
-        if spec is None or spec.trigger_type != "orchestrationTrigger":
+        """``IDurableOrchestrationClient.StartNewAsync`` (DurableClient.cs) on this backend.
+
+        Raises ``UnknownFunctionError`` (``ThrowIfFunctionDoesNotExist``), ``backends.InstanceIdRejected`` /
+        ``backends.BackendRejected`` and ``InstanceExistsError`` (``OverridableExistingInstanceStates``).
+        """
+        spec = self._orchestrator(name)
+        if spec is None:
             raise UnknownFunctionError(name)
-        instance_id = instance_id or uuid.uuid4().hex
+        if instance_id:
+            self.backend.check_client_instance_id(instance_id)
+        else:
+            instance_id = uuid.uuid4().hex
+        problem = self.backend.payload_problem("orchestration input", input_text)
+        if problem:
+            from .backends import BackendRejected
+
+            raise BackendRejected(problem)
         with self.store.transaction():
             existing = self.store.get_instance(instance_id)
             if existing is not None and existing.runtime_status in ACTIVE_STATES:
                 raise InstanceExistsError(existing.runtime_status)
-            self.episodes.create_instance(name, instance_id, input_text, None, None, None)
+            self.dispatcher.create_instance(spec.name, instance_id, input_text, None, None, None)
         self.wake()
         return instance_id
 
+    def _orchestrator(self, name: str) -> FunctionSpec | None:
+        for spec in self.functions.values():  # FunctionName compares case-insensitively
+            if spec.name.lower() == name.lower() and spec.trigger_type == "orchestrationTrigger":
+                return spec
+        return None
+
     def raise_event(self, instance_id: str, name: str, value: Any) -> str:
-        """Returns "accepted", "not_found" or "gone" (the HTTP API maps them to 202/404/410)."""
+        """Returns "accepted", "not_found" or "gone" (the HTTP API maps them to 202/404/410).
+
+        ``value`` is the request body parsed as JSON (``HttpApiHandler.HandleRaiseEventRequestAsync``:
+        ``ConvertToJToken``); the event's ``Input`` is that token serialized again (``RaiseEventAsync``). Nothing is
+        unwrapped: the Python client posts ``json.dumps(data)`` as a JSON *string*, so its orchestrator receives a
+        string (azure-functions-durable-python#295).
+        """
+        text = dotnet_json(value)
+        problem = self.backend.payload_problem("external event data", text)
+        if problem:
+            from .backends import BackendRejected
+
+            raise BackendRejected(problem)
         with self.store.transaction():
             inst = self.store.get_instance(instance_id)
             if inst is None:
                 return "not_found"
             if inst.runtime_status in TERMINAL_STATES:
                 return "gone"
-            ev = h.event(h.EVENT_RAISED, self.clock.now(), Name=name, Input=event_input(value))
+            ev = h.event(h.EVENT_RAISED, self.clock.now(), Name=name, Input=text)
             self.store.enqueue(instance_id, None, "event", ev)
         self.wake()
         return "accepted"
@@ -159,9 +195,7 @@ class Engine:
                 return "not_found"
             if inst.runtime_status in TERMINAL_STATES:
                 return "gone"
-            now = self.clock.now()
-            inst.history.append(h.event(h.EXECUTION_TERMINATED, now, Input=reason))
-            self.episodes.finish(inst, TERMINATED, reason, now, failure=(f"Instance terminated: {reason}", reason))
+            self.dispatcher.terminate(inst, reason, self.clock.now())
             self.store.save_instance(inst)
             self.store.execute("DELETE FROM inbox WHERE instance_id = ?", (instance_id,))
         self.wake()
@@ -296,7 +330,7 @@ class Engine:
                 if not self.store.execute("DELETE FROM timers WHERE id = ?", (row["id"],)).rowcount:
                     continue
                 ev = h.event(h.TIMER_FIRED, now, TimerId=row["task_id"], FireAt=row["fire_at"])
-                self.store.enqueue(row["instance_id"], row["execution_id"], "event", ev, isolate=row["kind"] == "retry")
+                self.store.enqueue(row["instance_id"], row["execution_id"], "event", ev)
         return bool(rows)
 
     # ------------------------------------------------------------------ activities
@@ -317,58 +351,78 @@ class Engine:
             self._pool.submit(self._execute_activity, work, duplicate)
 
     def _execute_activity(self, row: dict[str, Any], duplicate: bool) -> None:
-        spec = self.functions.get(row["name"])
-        ok = True
-        result: str | None = None
-        reason = details = ""
-        if spec is None or spec.trigger_type != "activityTrigger":
-            ok = False
-            reason = f"The function '{row['name']}' doesn't exist, is disabled, or is not an activity function."
-            details = reason
-        else:
-            try:
-                result = self._run_activity(spec, row["input"])
-                if duplicate:  # at-least-once on purpose: run again, keep the first result
-                    self._run_activity(spec, row["input"])
-            except Exception as exc:
-                ok = False
-                reason = f"Activity function '{row['name']}' failed: {type(exc).__name__}: {exc}"
-                details = _user_traceback(exc)
+        """Run one activity message; ``duplicate`` runs it twice and delivers BOTH completions.
+
+        That is what at-least-once delivery produces on Azure (a worker that dies after sending its completion, or a
+        message that becomes visible again): DurableTask appends every completion message to history, the second one
+        included, and only the .NET replay ignores it (``TaskOrchestrationContext.LogDuplicateEvent``).
+        """
+        outcomes = [self._activity_outcome(row)]
+        if duplicate:
+            outcomes.append(self._activity_outcome(row))
         try:
             with self.store.transaction():
                 gone = not self.store.execute("DELETE FROM activities WHERE id = ?", (row["id"],)).rowcount
                 if not gone:
-                    now = self.clock.now()
-                    if ok:
-                        ev = h.event(h.TASK_COMPLETED, now, TaskScheduledId=row["task_id"], Result=result)
-                    else:
-                        ev = h.event(h.TASK_FAILED, now, TaskScheduledId=row["task_id"], Reason=reason, Details=details)
-                    self.store.enqueue(
-                        row["instance_id"], row["execution_id"], "event", ev, isolate=bool(row["is_retry"]) and not ok
-                    )
+                    self._deliver_activity(row, outcomes)
         finally:
             with self._cond:
                 self._submitted.discard(row["id"])
                 self._cond.notify_all()
 
+    def _activity_outcome(self, row: dict[str, Any]) -> dict[str, Any]:
+        spec = next(
+            (
+                s
+                for s in self.functions.values()
+                if s.name.lower() == str(row["name"]).lower() and s.trigger_type == "activityTrigger"
+            ),
+            None,
+        )
+        if spec is None:
+            reason = f"The function '{row['name']}' doesn't exist, is disabled, or is not an activity function."
+            return {"ok": False, "reason": reason, "details": reason}
+        try:
+            return {"ok": True, "result": self._run_activity(spec, row["input"])}
+        except Exception as exc:
+            reason = f"Activity function '{row['name']}' failed: {type(exc).__name__}: {exc}"
+            return {"ok": False, "reason": reason, "details": _user_traceback(exc)}
+
+    def _deliver_activity(self, row: dict[str, Any], outcomes: list[dict[str, Any]]) -> None:
+        now = self.clock.now()
+        for outcome in outcomes:
+            if outcome["ok"]:
+                problem = self.backend.payload_problem(f"output of activity '{row['name']}'", outcome["result"])
+                if problem:  # the backend would not take this completion: fail the orchestration (stricter)
+                    inst = self.store.get_instance(row["instance_id"])
+                    current = inst is not None and inst.execution_id == row["execution_id"]
+                    if inst is not None and current and inst.runtime_status not in TERMINAL_STATES:
+                        self.dispatcher.fail(inst, problem, None, now)
+                        self.store.save_instance(inst)
+                    return
+                ev = h.event(h.TASK_COMPLETED, now, TaskScheduledId=row["task_id"], Result=outcome["result"])
+            else:
+                ev = h.event(
+                    h.TASK_FAILED,
+                    now,
+                    TaskScheduledId=row["task_id"],
+                    Reason=outcome["reason"],
+                    Details=outcome["details"],
+                )
+            self.store.enqueue(row["instance_id"], row["execution_id"], "event", ev)
+
     # ------------------------------------------------------------------ episodes
 
     def _episode(self, instance_id: str) -> None:
         with self.store.transaction():
-            messages = self.store.inbox_for(instance_id)
-            if not messages:
-                return
-            batch = [messages[0]] if messages[0]["isolate"] else []
+            batch = self.store.inbox_for(instance_id)
             if not batch:
-                for msg in messages:
-                    if msg["isolate"]:
-                        break
-                    batch.append(msg)
+                return
             self.store.delete_inbox([m["id"] for m in batch])
             inst = self.store.get_instance(instance_id)
             if inst is None or inst.runtime_status in TERMINAL_STATES:
-                return
-            self.episodes.apply(inst, batch)
+                return  # "Instance is Completed" / "No such instance": the batch is discarded
+            self.dispatcher.apply(inst, batch)
             self.store.save_instance(inst)
             if self.clock.is_virtual:
                 self.store.set_meta(CLOCK_KEY, iso(self.clock.now()))
@@ -378,7 +432,8 @@ class Engine:
             self.store.execute("DELETE FROM inbox WHERE instance_id = ?", (instance_id,))
             inst = self.store.get_instance(instance_id)
             if inst is not None and inst.runtime_status not in TERMINAL_STATES:
-                self.episodes.fail(inst, f"devhost internal error: {type(exc).__name__}: {exc}", self.clock.now())
+                message = f"devhost internal error: {type(exc).__name__}: {exc}"
+                self.dispatcher.fail(inst, message, traceback.format_exc(), self.clock.now())
                 self.store.save_instance(inst)
 
 

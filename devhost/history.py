@@ -1,4 +1,9 @@
-"""History events in the shape the SDK reads them (PascalCase keys, integer ``EventType``)."""
+"""History events as the extension serializes DurableTask's ``HistoryEvent`` objects for the SDK.
+
+PascalCase keys and an integer ``EventType`` (Json.NET writes enums as numbers): Azure/durabletask
+``src/DurableTask.Core/History/EventType.cs``. ``EventId`` is the .NET task id for TaskScheduled / TimerCreated /
+SubOrchestrationInstanceCreated (and the completion action's id for ExecutionCompleted / ContinueAsNew), -1 otherwise.
+"""
 
 from __future__ import annotations
 
@@ -43,26 +48,7 @@ TYPE_NAMES = {
     CONTINUE_AS_NEW: "ContinueAsNew",
 }
 
-# Completion events and the key naming the task they complete (how the host spots duplicates).
-COMPLETION_KEYS = {
-    TASK_COMPLETED: "TaskScheduledId",
-    TASK_FAILED: "TaskScheduledId",
-    SUB_ORCHESTRATION_COMPLETED: "TaskScheduledId",
-    SUB_ORCHESTRATION_FAILED: "TaskScheduledId",
-    TIMER_FIRED: "TimerId",
-}
-
 
 def event(event_type: int, when: datetime, event_id: int = -1, **fields: Any) -> dict[str, Any]:
     """A new (not yet played) history event."""
     return {"EventType": event_type, "EventId": event_id, "IsPlayed": False, "Timestamp": iso(when), **fields}
-
-
-def completed_task_ids(history: list[dict[str, Any]]) -> set[int]:
-    """Task ids that already have a completion in this history (a second one would be a duplicate)."""
-    done: set[int] = set()
-    for ev in history:
-        key = COMPLETION_KEYS.get(ev["EventType"])
-        if key is not None:
-            done.add(int(ev[key]))
-    return done

@@ -19,10 +19,12 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from .app_loader import FunctionSpec, load_functions
+from .backends import get_backend
 from .clock import Clock, VirtualClock
 from .engine import Engine
 from .invoke import Invoker, LoopThread, decode_timer, shared_loop
 from .server import RPC_PREFIX, WEBHOOK_PREFIX, Server
+from .shim import DEFAULT_MAX_ORCHESTRATION_ACTIONS
 from .store import Store
 from .timefmt import iso
 from .timer_triggers import TimerTriggers
@@ -54,7 +56,7 @@ class Host:
         seed: int = 0,
         clock_sync_url: str | None = None,
         clock_sync_ca: str | None = None,
-        preserve_unprocessed_events: bool = False,
+        backend: str = "azure_storage",
     ) -> None:
         self.app_dir = Path(app_dir).resolve()
         self.app_module = app_module
@@ -73,10 +75,11 @@ class Host:
         self.seed = seed
         self.clock_sync_url = clock_sync_url
         self.clock_sync_ca = clock_sync_ca
-        self.preserve_unprocessed_events = preserve_unprocessed_events
+        self.backend = get_backend(backend)  # "azure_storage" (default) or "dts": see backends.py
         self.hub_name = DEFAULT_HUB
         self.route_prefix = "api"
         self.max_orchestrator_workers: int | None = None
+        self.max_orchestration_actions = DEFAULT_MAX_ORCHESTRATION_ACTIONS
         self.specs: list[FunctionSpec] = []
         self.functions: dict[str, FunctionSpec] = {}
         self.background: set[asyncio.Future[Any]] = set()
@@ -126,7 +129,8 @@ class Host:
             run_activity=self._invoker.run_activity,
             max_activity_workers=activity_workers,
             activity_duplicate_rate=self.activity_duplicate_rate,
-            preserve_unprocessed_events=self.preserve_unprocessed_events,
+            backend=self.backend,
+            max_orchestration_actions=self.max_orchestration_actions,
             seed=self.seed,
             on_clock_advance=self._sync_clock,
             on_tick=self._timers.tick,
@@ -303,6 +307,8 @@ class Host:
             self._max_activities_from_host_json = int(durable["maxConcurrentActivityFunctions"])
         if durable.get("maxConcurrentOrchestratorFunctions"):
             self.max_orchestrator_workers = int(durable["maxConcurrentOrchestratorFunctions"])
+        if durable.get("maxOrchestrationActions"):
+            self.max_orchestration_actions = int(durable["maxOrchestrationActions"])
 
     def _sync_clock(self, when: datetime) -> None:
         if not self.clock_sync_url:

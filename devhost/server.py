@@ -17,8 +17,10 @@ import azure.functions as func
 from aiohttp import web
 
 from . import engine as eng
-from .episodes import TERMINAL_STATES
+from .backends import BackendRejected, InstanceIdRejected
+from .dispatcher import TERMINAL_STATES
 from .invoke import decode_event_grid
+from .payload import dotnet_json
 from .routes import build_routes
 from .status import STATUS_CODES, status_json
 from .timefmt import parse_iso
@@ -111,29 +113,37 @@ class Server:
         return _json({"Message": f"devhost does not serve {method} {prefix}{tail}"}, status=404)
 
     async def _start(self, request: web.Request, name: str, instance_id: str | None) -> web.StreamResponse:
-        body = (await request.read()).decode("utf-8").strip()
+        """``HttpApiHandler.HandleStartOrchestratorRequestAsync`` + ``DurableClient.StartNewAsync``."""
+        body = (await request.read()).decode("utf-8")
+        input_text = None
         if body:
             try:
-                json.loads(body)
-            except json.JSONDecodeError:
-                body = json.dumps(body)
+                input_text = dotnet_json(json.loads(body))  # JsonConvert.DeserializeObject, serialized again
+            except json.JSONDecodeError as exc:
+                return _error(400, "Invalid JSON content", str(exc), "Newtonsoft.Json.JsonReaderException")
         try:
-            instance_id = self.host.engine.start_instance(name, instance_id, body or None)
+            instance_id = self.host.engine.start_instance(name, instance_id, input_text)
         except eng.UnknownFunctionError:
             message = f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator function."
-            return _json(
-                {"Message": "One or more of the arguments submitted is incorrect", "ExceptionMessage": message}, 400
+            return _error(
+                400, "One or more of the arguments submitted is incorrect", message, "System.ArgumentException"
+            )
+        except InstanceIdRejected as exc:
+            return _error(
+                400, "One or more of the arguments submitted is incorrect", str(exc), "System.ArgumentException"
+            )
+        except BackendRejected as exc:
+            return _error(
+                500, "Something went wrong while processing your request", str(exc), "devhost.BackendRejected"
             )
         except eng.InstanceExistsError as exc:
             # What the extension returns by default (OverridableExistingInstanceStates = NonRunningStates):
             # an InvalidOperationException surfaced by the webhook as a 500 with this JSON body.
-            return _json(
-                {
-                    "Message": "Something went wrong while processing your request",
-                    "ExceptionMessage": f"An Orchestration instance with the status {exc} already exists.",
-                    "ExceptionType": "System.InvalidOperationException",
-                },
+            return _error(
                 500,
+                "Something went wrong while processing your request",
+                f"An Orchestration instance with the status {exc} already exists.",
+                "System.InvalidOperationException",
             )
         payload = self.host.management_payload(instance_id, origin=_origin(request))
         return _json(payload, 202, {"Location": payload["statusQueryGetUri"], "Retry-After": "10"})
@@ -190,12 +200,25 @@ class Server:
         return _json({"instancesDeleted": deleted}) if deleted else web.Response(status=404)
 
     async def _raise(self, request: web.Request, instance_id: str, event_name: str) -> web.StreamResponse:
-        raw = await request.read()
+        """``HttpApiHandler.HandleRaiseEventRequestAsync``: 404 / 410 first, then application/json, then the JSON."""
+        inst = self.host.store.get_instance(instance_id)
+        if inst is None:
+            return web.Response(status=404)
+        if inst.runtime_status in TERMINAL_STATES:
+            return web.Response(status=410)
+        if request.content_type.lower() != "application/json":
+            return _error(400, "Only application/json request content is supported")
+        raw = (await request.read()).decode("utf-8")
         try:
-            value = json.loads(raw) if raw.strip() else None
-        except json.JSONDecodeError:
-            return web.Response(status=400, text="Only application/json request content is supported")
-        outcome = self.host.engine.raise_event(instance_id, event_name, value)
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            return _error(400, "Invalid JSON content", str(exc), "Newtonsoft.Json.JsonReaderException")
+        try:
+            outcome = self.host.engine.raise_event(instance_id, event_name, value)
+        except BackendRejected as exc:
+            return _error(
+                500, "Something went wrong while processing your request", str(exc), "devhost.BackendRejected"
+            )
         return web.Response(status={"accepted": 202, "not_found": 404, "gone": 410}[outcome])
 
     # ------------------------------------------------------------------ HTTP triggers
@@ -307,6 +330,16 @@ class Server:
 
     async def host_status(self, request: web.Request) -> web.StreamResponse:
         return _json({"state": "Running", "version": "devhost"})
+
+
+def _error(status: int, message: str, exception: str | None = None, exception_type: str | None = None) -> web.Response:
+    """``request.CreateErrorResponse(status, message, exception)`` (ASP.NET ``HttpError``)."""
+    body: dict[str, str] = {"Message": message}
+    if exception is not None:
+        body["ExceptionMessage"] = exception
+    if exception_type is not None:
+        body["ExceptionType"] = exception_type
+    return _json(body, status)
 
 
 def _origin(request: web.Request) -> str:

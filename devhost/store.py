@@ -2,7 +2,8 @@
 
 Each orchestration episode, activity completion and timer firing is one SQLite transaction, so a host killed at
 any instant (kill -9) restarts from a consistent state: work that was queued is still queued, work that was
-running is re-run (at-least-once, like Azure Functions), and no completion is applied twice.
+running is re-run (at-least-once, like Azure Functions), and a completion message is consumed with the episode that
+applies it (so a crash never applies one twice; deliberate duplicates come from ``activity_duplicate_rate``).
 """
 
 from __future__ import annotations
@@ -29,18 +30,14 @@ CREATE TABLE IF NOT EXISTS instances (
     parent_instance_id TEXT,
     parent_execution_id TEXT,
     parent_task_id INTEGER,
-    next_seq INTEGER NOT NULL DEFAULT 0,
-    actions TEXT NOT NULL DEFAULT '[]',
-    history TEXT NOT NULL DEFAULT '[]',
-    retries TEXT NOT NULL DEFAULT '{}'
+    history TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS inbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     instance_id TEXT NOT NULL,
     execution_id TEXT,
     kind TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    isolate INTEGER NOT NULL DEFAULT 0
+    payload TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS inbox_instance ON inbox(instance_id, id);
 CREATE TABLE IF NOT EXISTS activities (
@@ -49,8 +46,7 @@ CREATE TABLE IF NOT EXISTS activities (
     execution_id TEXT NOT NULL,
     task_id INTEGER NOT NULL,
     name TEXT NOT NULL,
-    input TEXT,
-    is_retry INTEGER NOT NULL DEFAULT 0
+    input TEXT
 );
 CREATE TABLE IF NOT EXISTS timers (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -86,10 +82,7 @@ INSTANCE_COLUMNS = (
     "parent_instance_id",
     "parent_execution_id",
     "parent_task_id",
-    "next_seq",
-    "actions",
     "history",
-    "retries",
 )
 
 
@@ -109,10 +102,7 @@ class Instance:
     parent_instance_id: str | None = None
     parent_execution_id: str | None = None
     parent_task_id: int | None = None
-    next_seq: int = 0
-    actions: list[dict[str, Any]] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
-    retries: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _dump(value: Any) -> str | None:
@@ -195,10 +185,7 @@ class Store:
             inst.parent_instance_id,
             inst.parent_execution_id,
             inst.parent_task_id,
-            inst.next_seq,
-            json.dumps(inst.actions),
             json.dumps(inst.history),
-            json.dumps(inst.retries),
         )
         marks = ",".join("?" for _ in INSTANCE_COLUMNS)
         self.execute(f"INSERT OR REPLACE INTO instances ({','.join(INSTANCE_COLUMNS)}) VALUES ({marks})", values)
@@ -224,20 +211,15 @@ class Store:
             parent_instance_id=row["parent_instance_id"],
             parent_execution_id=row["parent_execution_id"],
             parent_task_id=row["parent_task_id"],
-            next_seq=row["next_seq"],
-            actions=json.loads(row["actions"]),
             history=json.loads(row["history"]),
-            retries=json.loads(row["retries"]),
         )
 
     # ------------------------------------------------------------------ queues
 
-    def enqueue(
-        self, instance_id: str, execution_id: str | None, kind: str, payload: dict[str, Any], isolate: bool = False
-    ) -> None:
+    def enqueue(self, instance_id: str, execution_id: str | None, kind: str, payload: dict[str, Any]) -> None:
         self.execute(
-            "INSERT INTO inbox (instance_id, execution_id, kind, payload, isolate) VALUES (?,?,?,?,?)",
-            (instance_id, execution_id, kind, json.dumps(payload), int(isolate)),
+            "INSERT INTO inbox (instance_id, execution_id, kind, payload) VALUES (?,?,?,?)",
+            (instance_id, execution_id, kind, json.dumps(payload)),
         )
 
     def next_inbox_instance(self) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,10 +26,16 @@ def real_now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
+def client_body(payload: Any) -> str | None:
+    """What the Python ``DurableOrchestrationClient`` posts: its input JSON text, sent as a JSON *string*."""
+    return None if payload is None else json.dumps(payload)
+
+
 def start(host: Host, name: str, instance_id: str | None = None, payload: Any = None) -> str:
-    """Start through the public webhook, as curl or a browser would."""
+    """Start through the public webhook with the body the Python client would send (``client_body``)."""
     path = f"/runtime/webhooks/durabletask/orchestrators/{name}" + (f"/{instance_id}" if instance_id else "")
-    response = requests.post(host.url + path, params={"code": host.function_key}, json=payload, timeout=10)
+    body = client_body(payload)
+    response = requests.post(host.url + path, params={"code": host.function_key}, json=body, timeout=10)
     assert response.status_code == 202, response.text
     return str(response.json()["id"])
 

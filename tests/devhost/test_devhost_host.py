@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -113,10 +114,18 @@ def test_unsupported_entities_fail_clearly(host: Host) -> None:
     assert "does not support" in status["output"] and "CallEntity" in status["output"]
 
 
-def test_sub_orchestration_cannot_reuse_parent_id(host: Host) -> None:
-    status = run(host, "reuses_own_id")
-    assert status["runtimeStatus"] == "Completed"
-    assert "cannot reuse the instance ID" in status["output"]
+def test_sub_orchestration_on_own_id_is_swallowed_and_the_sdk_waits_forever(
+    host: Host, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The extension's check faults the .NET task before anything is scheduled, and the shim ignores the fault
+    (DurableOrchestrationContext.CallDurableTaskFunctionAsync; OutOfProcOrchestrationShim.ProcessAsyncActionsV2):
+    no SubOrchestrationInstanceFailed ever reaches the SDK, so the instance stays Running with nothing pending."""
+    with caplog.at_level(logging.WARNING, logger="devhost.dispatcher"):
+        status = run(host, "reuses_own_id")
+    assert status["runtimeStatus"] == "Running"
+    assert [e["EventType"] for e in host.history("reuses_own_id-test")].count(7) == 0
+    assert host.store.counts() == {"inbox": 0, "activities": 0, "timers": 0}
+    assert "must be different than the instance ID of a parent orchestration" in caplog.text
 
 
 def test_clock_sync_posts_every_virtual_advance(tmp_path: Path) -> None:

@@ -211,6 +211,13 @@ def nondeterministic_input(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
+def nondeterministic_name(context: df.DurableOrchestrationContext):
+    """WRONG on purpose: schedules another activity name on replay than on the first run."""
+    first = yield context.call_activity("double" if context.is_replaying else "say_hello", 1)
+    return first
+
+
+@app.orchestration_trigger(context_name="context")
 def uses_entity(context: df.DurableOrchestrationContext):
     """Durable entities are not supported by devhost: this must fail clearly, not hang."""
     yield context.call_entity(df.EntityId("counter", "c1"), "add", 1)
@@ -237,6 +244,99 @@ def kill_target(context: df.DurableOrchestrationContext):
         yield context.create_timer(context.current_utc_datetime + datetime.timedelta(minutes=10))
     fan = yield context.task_all([context.call_activity("slow_step", {"i": 100 + i}) for i in range(3)])
     return total + sum(fan)
+
+
+# ---------------------------------------------------------------- orchestrators for the host-rule tests
+# (tests/devhost/test_devhost_rules.py: each proves one rule devhost holds the way the extension/DurableTask do)
+
+
+@app.activity_trigger(input_name="size")
+def big_output(size: int) -> str:
+    return "x" * size
+
+
+@app.orchestration_trigger(context_name="context")
+def custom_status_size(context: df.DurableOrchestrationContext):
+    """Rule 1: a custom status of `first` characters, and after one activity one of `later` characters."""
+    sizes = context.get_input()
+    context.set_custom_status("x" * sizes["first"])
+    yield context.call_activity("say_hello", "a")
+    if sizes.get("later"):
+        context.set_custom_status("x" * sizes["later"])
+    yield context.call_activity("say_hello", "b")
+    return "done"
+
+
+@app.orchestration_trigger(context_name="context")
+def waits_for_go(context: df.DurableOrchestrationContext):
+    value = yield context.wait_for_external_event("Go")
+    return value
+
+
+@app.orchestration_trigger(context_name="context")
+def children_one_fails(context: df.DurableOrchestrationContext):
+    """Rule 2: task_all over two sub-orchestrations; one fails at once, the other waits for an event."""
+    iid = context.instance_id
+    children = [
+        context.call_sub_orchestrator("failing_orchestrator", "x", f"{iid}:fails"),
+        context.call_sub_orchestrator("waits_for_go", None, f"{iid}:waits"),
+    ]
+    yield context.task_all(children)
+    return "unreachable"
+
+
+@app.orchestration_trigger(context_name="context")
+def numbering_shift(context: df.DurableOrchestrationContext):
+    """Rule 2: .NET faults the sub-orchestration call before numbering it, so .NET's task 0 is the SDK's task 1."""
+    sub = context.call_sub_orchestrator("hello_sequence", ["x"], context.instance_id)
+    activity = context.call_activity("say_hello", "activity")
+    winner = yield context.task_any([sub, activity])
+    return {"winner": "sub-orchestration" if winner == sub else "activity", "result": winner.result}
+
+
+@app.orchestration_trigger(context_name="context")
+def same_event_twice(context: df.DurableOrchestrationContext):
+    """Rule 3 (py#507): after an hour, waits for "Item" twice, then calls an activity."""
+    yield context.create_timer(context.current_utc_datetime + datetime.timedelta(hours=1))
+    first = yield context.wait_for_external_event("Item")
+    second = yield context.wait_for_external_event("Item")
+    after = yield context.call_activity("say_hello", "after")
+    return [first, second, after]
+
+
+@app.orchestration_trigger(context_name="context")
+def forgets_timer(context: df.DurableOrchestrationContext):
+    """Rule 4: an activity wins a race against a one-day timer that is never cancelled."""
+    timeout = context.create_timer(context.current_utc_datetime + datetime.timedelta(days=1))
+    winner = yield context.task_any([context.call_activity("say_hello", "fast"), timeout])
+    return winner.result
+
+
+@app.orchestration_trigger(context_name="context")
+def start_then_add(context: df.DurableOrchestrationContext):
+    """Rule 5: waits for "Start", then takes one "Add", then continues as new (twice)."""
+    state = context.get_input()
+    yield context.wait_for_external_event("Start")
+    value = yield context.wait_for_external_event("Add")
+    state["seen"].append(value)
+    if len(state["seen"]) >= 2:
+        return state
+    context.continue_as_new(state)
+    return None
+
+
+@app.orchestration_trigger(context_name="context")
+def starts_child_on(context: df.DurableOrchestrationContext):
+    """Rules 8 and 10: starts hello_sequence as a sub-orchestration on the instance id it is given."""
+    result = yield context.call_sub_orchestrator("hello_sequence", ["p"], context.get_input())
+    return result
+
+
+@app.orchestration_trigger(context_name="context")
+def returns_big_output(context: df.DurableOrchestrationContext):
+    """Rule 10: an activity whose output has `size` characters."""
+    text = yield context.call_activity("big_output", context.get_input())
+    return len(text)
 
 
 # ---------------------------------------------------------------- client / trigger functions
