@@ -147,9 +147,44 @@ def host_settings(emu: Any, **overrides: str) -> dict[str, str]:
     }
 
 
+class _ClockTime:
+    """``time`` as MSAL's caches read it, on the shared (virtual) clock."""
+
+    def __init__(self, clock: Any) -> None:
+        self.clock = clock
+
+    def time(self) -> float:
+        return float(self.clock.now().timestamp())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+@contextmanager
+def _libraries_on(clock: Any) -> Iterator[None]:
+    """Libraries that keep real-time caches must see the simulated clock too: MSAL caches a managed
+    identity endpoint's 5xx/429 answer for its Retry-After or 5 s (``msal/managed_identity.py``
+    ``_ThrottledHttpClient``, ``msal/individual_cache.py``), which on a virtual clock would hide hours
+    of simulated recovery behind 5 real seconds."""
+    import msal.individual_cache as cache
+
+    real = cache.time
+    cache.time = _ClockTime(clock)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        cache.time = real
+
+
 @contextmanager
 def app_host(emu: Any, db_path: Path, settings: dict[str, str] | None = None, **host_kwargs: Any) -> Iterator[Host]:
     """The app in the local durable host, wired to ``emu`` and sharing its clock."""
+    with _libraries_on(emu.clock), _app_host(emu, db_path, settings, **host_kwargs) as host:
+        yield host
+
+
+@contextmanager
+def _app_host(emu: Any, db_path: Path, settings: dict[str, str] | None = None, **host_kwargs: Any) -> Iterator[Host]:
     arm.reset_clients()
     h = Host(
         REPO, settings=host_settings(emu, **(settings or {})), clock=emu.clock, db_path=str(db_path), **host_kwargs

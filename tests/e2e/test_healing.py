@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-import pytest
-
 from emulator import start_emulator
 from functions.starter import orchestration_input
 from replication.ids import collection_instance_id, target_collection_name
@@ -100,12 +98,6 @@ def test_a_two_hour_throttle_storm_is_waited_out_never_blocked(tmp_path, capsys)
     assert 0 <= after <= 30, after  # Retry-After is honoured: at most one 30-minute wait past the storm
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the copy starts 36 simulated hours after a 60-minute identity outage: read_source keeps failing "
-    "'identity endpoint unavailable' long after the window; suspected a real-time cache of failed token "
-    "responses in azure-identity/MSAL seen through the virtual clock, not yet proven",
-)
 def test_an_identity_endpoint_outage_is_waited_out_not_reported_as_forbidden(tmp_path, capsys):
     scenario = make_scenario(vms=1, points=2)
     scenario["faults"] = {"identityOutages": [{"from": _at(0), "to": _at(60), "status": 500}]}
