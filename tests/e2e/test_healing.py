@@ -37,6 +37,16 @@ def _lane_states(api: Api, instance: str) -> dict[str, tuple[str, list[str]]]:
     }
 
 
+def _start_as_a_trigger_would(host: Any) -> str:
+    """Start the replication as the sweep or Event Grid would once they got through (the HTTP API's own
+    read of the source would answer 503 while Azure is unavailable)."""
+    instance = collection_instance_id(collection_id("vm0-rpc"))
+    targets = [{"region": "westus2", "subscriptionId": SUB, "resourceGroup": "rg-dr"}]
+    payload = orchestration_input(collection_id("vm0-rpc"), targets, load_copy_settings(), None)
+    host.run_coroutine(host.durable_client().start_new("replicate_collection", instance, payload))
+    return instance
+
+
 def _run(scenario: dict[str, Any], tmp_path: Any, regions: tuple[str, ...], **settings: str) -> tuple[Any, ...]:
     emu = start_emulator(scenario)
     policy = make_policy(regions)
@@ -85,7 +95,7 @@ def test_a_two_hour_throttle_storm_is_waited_out_never_blocked(tmp_path, capsys)
     try:
         with host_cm as host:
             api = Api(host)
-            instance = api.start(sourceCollectionId=collection_id("vm0-rpc")).json()["id"]
+            instance = _start_as_a_trigger_would(host)
             host.run_until_idle(timeout=240)
             lanes = _lane_states(api, instance)
             first = _first_copy_start(emu, "westus2")
@@ -105,11 +115,7 @@ def test_an_identity_endpoint_outage_is_waited_out_not_reported_as_forbidden(tmp
     try:
         with host_cm as host:
             api = Api(host)
-            # Started as the sweep or Event Grid would (the HTTP API's own read would answer 503 now).
-            instance = collection_instance_id(collection_id("vm0-rpc"))
-            targets = [{"region": "westus2", "subscriptionId": SUB, "resourceGroup": "rg-dr"}]
-            payload = orchestration_input(collection_id("vm0-rpc"), targets, load_copy_settings(), None)
-            host.run_coroutine(host.durable_client().start_new("replicate_collection", instance, payload))
+            instance = _start_as_a_trigger_would(host)
             host.run_until_idle(timeout=240)
             doc = api.get(instance).json()
             first = _first_copy_start(emu, "westus2")
