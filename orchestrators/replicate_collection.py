@@ -14,7 +14,7 @@ While settling, custom status says ``settling`` and until when: a trigger that n
 know whether its nudge lands before the end, so it asks to be asked again (``functions.starter``).
 
 Input: ``{"sourceCollectionId", "targets": [Target (with optional "tags")], "copy": CopySettings,
-"carry"?: {region: {"givenUp", "refused", "recent"}}}``.
+"carry"?: {region: {"givenUp", "refused", "recent", "stopped"?}}, "rechecks"?: n}``.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from replication.ids import CollectionRef, lane_instance_id, legacy_target_colle
 from replication.planning import lane_blocked_reason
 
 from .arm_calls import arm_activity, describe, short
+from .replicate_lane import MAX_RECHECKS, RECHECK_SECONDS
 from .sdk_compat import wait_each, wait_for_nudge
 
 bp = df.Blueprint()
@@ -54,11 +55,21 @@ def replicate_collection(context: df.DurableOrchestrationContext) -> Generator[A
         publish(phase="waiting", reason=f"waiting for Azure: {describe(read)}")
         context.continue_as_new(spec)
         return {}
+    if not read.get("ok") and int(spec.get("rechecks") or 0) < MAX_RECHECKS:
+        # A person must fix this (a role on the source, say): say what, and look again in an hour, so
+        # the fix is noticed without a new restore point.
+        reason = f"could not read the source collection: {describe(read)}"
+        until = context.current_utc_datetime + timedelta(seconds=RECHECK_SECONDS)
+        publish(phase="blocked", reason=reason, until=until.isoformat())
+        yield context.create_timer(until)
+        context.continue_as_new({**spec, "rechecks": int(spec.get("rechecks") or 0) + 1})
+        return {}
     if not read.get("ok") or read.get("value") is None:
         reason = describe(read) if not read.get("ok") else "the source collection does not exist"
         publish(phase="failed", reason=reason)
         return {"state": "failed", "reason": reason}
     source = read["value"]
+    spec = {**spec, "rechecks": 0}
 
     lanes: list[dict[str, Any]] = []
     for target in spec["targets"]:

@@ -14,7 +14,7 @@ import requests
 
 from emulator import start_emulator
 
-from .conftest import REPO, Api, admin, app_host, collection_id, make_scenario
+from .conftest import REPO, Api, admin, app_host, collection_id, make_policy, make_scenario
 
 
 def _lanes(api: Api, instance: str) -> dict[str, dict[str, Any]]:
@@ -227,3 +227,34 @@ def test_a_nudge_that_races_the_end_of_a_run_is_never_lost(emu, host, api):
     names = sorted(c["name"] for c in _lanes(api, instance)["westus2"]["copies"] if c["state"] == "succeeded")
     assert "rp-race" in names, names
     assert host.get_instance(instance)["runtimeStatus"] == "Completed"
+
+
+@pytest.mark.slow
+def test_a_hundred_restore_points_sixteen_disks_three_regions_within_the_status_limit(tmp_path, monkeypatch):
+    """The size the old lanes failed at on Azure (custom status over 16 KB from about 8 restore points):
+    every copy made, no orchestration failed, every custom status under 8 KB of UTF-16."""
+    largest: dict[str, int] = {}
+    original = df.DurableOrchestrationContext.set_custom_status
+
+    def measuring(self: Any, status: Any) -> None:
+        kind = self.instance_id.count("~")
+        largest[str(kind)] = max(largest.get(str(kind), 0), len(json.dumps(status).encode("utf-16-le")))
+        original(self, status)
+
+    monkeypatch.setattr(df.DurableOrchestrationContext, "set_custom_status", measuring)
+    scenario = make_scenario(vms=1, points=100, disks=tuple(4 for _ in range(16)))
+    for i, point in enumerate(scenario["collections"][0]["restorePoints"]):
+        point["timeCreated"] = f"2026-{1 + i // 28 % 12:02d}-{1 + i % 28:02d}T00:00:00Z"
+    scenario["copiesPerHourPerCollection"] = 1000
+    regions = ("westus2", "northeurope", "southeastasia")
+    settings = {"REPLICATION_POLICY": json.dumps(make_policy(regions)), "SWEEP_SCHEDULE": "0 0 0 1 1 *"}
+    with start_emulator(scenario) as emu, app_host(emu, tmp_path / "h.db", settings) as host:
+        api = Api(host)
+        instance = api.start(sourceCollectionId=collection_id("vm0-rpc")).json()["id"]
+        host.run_until_idle(timeout=900)
+        failed = [i["instanceId"] for i in host.instances() if i["runtimeStatus"] == "Failed"]
+        lanes = _lanes(api, instance)
+    assert not failed, failed[:3]
+    assert all(c["state"] == "succeeded" for lane in lanes.values() for c in lane["copies"])
+    assert sum(len(lane["copies"]) for lane in lanes.values()) == 300
+    assert max(largest.values()) <= 8 * 1024, largest
