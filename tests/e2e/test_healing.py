@@ -83,13 +83,10 @@ def test_an_outage_of_one_region_among_three_delays_nothing_else(tmp_path, capsy
 
 def test_a_two_hour_throttle_storm_is_waited_out_never_blocked(tmp_path, capsys):
     scenario = make_scenario(vms=1, points=2)
-    # Every copy and restore point call is refused; collection reads pass, so the trigger's own read works.
-    storm = {
-        "from": _at(0),
-        "to": _at(120),
-        "retryAfter": 1800,
-        "operations": ["RestorePoints_Create", "RestorePoints_Get"],
-    }
+    # Every write and every restore point read is refused; the source collection can still be read, so the
+    # run starts and its lanes meet the storm when they create their targets and copy.
+    writes = ["RestorePointCollections_CreateOrUpdate", "RestorePoints_Create", "RestorePoints_Get"]
+    storm = {"from": _at(0), "to": _at(120), "retryAfter": 1800, "operations": writes}
     scenario["faults"] = {"throttleStorms": [storm]}
     emu, host_cm = _run(scenario, tmp_path, ("westus2",))
     try:
