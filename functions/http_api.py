@@ -21,7 +21,7 @@ from replication import arm
 from replication.dry_run import dry_run
 from replication.ids import collection_instance_id, normalize
 from replication.lanes import read_lane
-from replication.model import CollectionInfo
+from replication.model import CollectionInfo, json_object
 from replication.policy import OutOfScope, Policy, load_policy
 from replication.requests import ValidationError, parse_start_request
 from replication.settings import SettingsError, load_copy_settings
@@ -215,7 +215,7 @@ async def http_get_replication(req: func.HttpRequest, client: df.DurableOrchestr
 async def _lane_view(lane: dict[str, Any], lane_input: Any) -> dict[str, Any] | str:
     """The lane's copies, planned from Azure now with what the lane learnt (its given-up copies,
     refusals and recent outcomes, from its output when it ended, else from its input)."""
-    spec = _as_json(lane_input)
+    spec = json_object(lane_input)
     learnt = lane.get("output") if isinstance(lane.get("output"), dict) and lane["output"] else spec
     spec_lane = spec.get("lane") or {}
     if not spec_lane.get("sourceCollectionId") or not spec_lane.get("targetCollectionId"):
@@ -236,15 +236,6 @@ async def _lane_view(lane: dict[str, Any], lane_input: Any) -> dict[str, Any] | 
     except arm.ArmFailure as failure:
         return f"could not read the lane from Azure now: {failure.kind}"
     return view if view is not None else "the source collection no longer exists"
-
-
-def _as_json(value: Any) -> dict[str, Any]:
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            return {}
-    return value if isinstance(value, dict) else {}
 
 
 @bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

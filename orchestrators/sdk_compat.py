@@ -15,19 +15,20 @@ rules of .NET's ``Task.WhenAll`` / ``Task.WhenAny`` and of DurableTask's event q
   race is cancelled.
 * ``call_activity_with_retry`` can hang an orchestration (py#603): retries are loops of activity calls
   and durable timers (``arm_calls.arm_activity``).
-* An event raised with the Python client arrives double-encoded (a JSON string), so event payloads are
-  never relied on: a nudge means only "look again".
+* An event raised with the Python client arrives double-encoded (a JSON string): payloads are read with
+  ``replication.model.json_object``.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Generator, Sequence
 from datetime import timedelta
 from typing import Any
 
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskBase, TaskState
+
+from replication.model import json_object
 
 
 def wait_each(
@@ -71,16 +72,5 @@ def wait_for_nudge(
     winner = yield context.task_any([event, timer])
     if winner is event:
         timer.cancel()
-        return event_payload(event.result)
+        return json_object(event.result)
     return None
-
-
-def event_payload(value: Any) -> dict[str, Any]:
-    """An event's payload as a dict: the Python client double-encodes (the orchestrator gets a JSON
-    string), other clients do not; anything else is no payload."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            return {}
-    return value if isinstance(value, dict) else {}

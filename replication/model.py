@@ -8,9 +8,10 @@ returns is reduced to these shapes at the edge (``arm.py``); ``sourceMetadata`` 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 
 class RestorePointInfo(TypedDict):
@@ -132,3 +133,15 @@ class Lane(TypedDict):
     sourceCollectionId: str
     targetCollectionId: str
     region: str
+
+
+def json_object(value: object) -> dict[str, Any]:
+    """A value that should be a JSON object, as a dict: Durable hands some payloads over as JSON text (the
+    Python client double-encodes event data; status inputs come back as text), others already parsed;
+    anything that is not an object is treated as empty."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return {}
+    return value if isinstance(value, dict) else {}
