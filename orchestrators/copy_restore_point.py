@@ -204,12 +204,17 @@ def _watch(
         observation = seen["value"]
 
 
+# Disk status codes that only say "copying" or "done": ReplicationState/replicating while it copies (recorded
+# in azure-sdk-for-net's RestorePointTests, docs/emulator.md), .../succeeded when done; older docs say inProgress.
+_PLAIN_PROGRESS = ("replicating", "inprogress", "succeeded")
+
+
 def _disk(disk: dict[str, Any]) -> dict[str, Any]:
     """A disk as custom status carries it: name and percent, and its status code only when it is not
     plain progress (custom status must stay small for 16 disks)."""
     row: dict[str, Any] = {"name": disk["name"], "percent": disk["percent"]}
     code = str(disk.get("code") or "")
-    if code and not any(word in code.lower().replace(" ", "") for word in ("inprogress", "succeeded")):
+    if code and not any(word in code.lower().replace(" ", "") for word in _PLAIN_PROGRESS):
         row["code"] = code
     return row
 
