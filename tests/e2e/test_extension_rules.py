@@ -232,7 +232,7 @@ def test_a_nudge_that_races_the_end_of_a_run_is_never_lost(emu, host, api):
 @pytest.mark.slow
 def test_a_hundred_restore_points_sixteen_disks_three_regions_within_the_status_limit(tmp_path, monkeypatch):
     """The size the old lanes failed at on Azure (custom status over 16 KB from about 8 restore points):
-    every copy made, no orchestration failed, every custom status under 8 KB of UTF-16."""
+    every copy made, no orchestration failed, every custom status under 8 KB of UTF-16, on DTS's limits."""
     largest: dict[str, int] = {}
     original = df.DurableOrchestrationContext.set_custom_status
 
@@ -248,7 +248,8 @@ def test_a_hundred_restore_points_sixteen_disks_three_regions_within_the_status_
     scenario["copiesPerHourPerCollection"] = 1000
     regions = ("westus2", "northeurope", "southeastasia")
     settings = {"REPLICATION_POLICY": json.dumps(make_policy(regions)), "SWEEP_SCHEDULE": "0 0 0 1 1 *"}
-    with start_emulator(scenario) as emu, app_host(emu, tmp_path / "h.db", settings) as host:
+    # On the Durable Task Scheduler's limits (instance ids <= 100 characters, payloads <= 1 MB), the stricter.
+    with start_emulator(scenario) as emu, app_host(emu, tmp_path / "h.db", settings, backend="dts") as host:
         api = Api(host)
         instance = api.start(sourceCollectionId=collection_id("vm0-rpc")).json()["id"]
         host.run_until_idle(timeout=900)
