@@ -1,0 +1,186 @@
+"""Retention in the target regions: which copies a lane may delete, and why. Pure: no I/O, no clock.
+
+A policy target may say ``"retention": {"keepLast": N, "keepDays": D, "whenSourceGone": "keep"}``.
+A copy is kept if either rule keeps it (the N newest usable copies; copies whose source restore point
+was created less than D days ago). Whatever the rule, retention never deletes:
+
+* the newest usable copy of the lane (every disk restore point succeeded), the one recovery needs;
+* a copy that is not finished (provisioningState other than Succeeded, or disks still copying);
+* anything this app did not make: only restore points of a target collection bound to the lane's
+  source, having a ``sourceRestorePoint``, are candidates (the caller passes only those collections);
+* a copy whose source restore point is gone, unless ``whenSourceGone`` is ``retention`` (default
+  ``keep``: that copy is then the only one of its data left anywhere).
+
+And it deletes nothing at all (``paused``) while the lane's newest copy is not usable or the lane is
+in error: pruning only ever follows a confirmed copy.
+
+Copies are ordered by their **source** restore point's ``timeCreated``. Recorded Azure traffic shows a
+copy's own ``timeCreated`` equal to its source's (azure-cli ``test_copy_vm_restore_point.yaml``,
+azure-sdk-for-net ``CreateRpcAndRestorePoints.json``), while the Virtual-Machine-Restore-Points FAQ says
+a copy shows its own creation time; so the copy's own time is used only where the source is gone, and
+there it can only err towards keeping (a copy is never created before its source).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+WHEN_SOURCE_GONE = ("keep", "retention")
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+@dataclass(frozen=True)
+class RetentionRule:
+    keep_last: int | None = None
+    keep_days: int | None = None
+    when_source_gone: str = "keep"
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> RetentionRule | None:
+        """The rule of a policy target (validated by ``replication.policy``); None: no retention."""
+        if not data or (data.get("keepLast") is None and data.get("keepDays") is None):
+            return None
+        return cls(data.get("keepLast"), data.get("keepDays"), str(data.get("whenSourceGone") or "keep"))
+
+    def describe(self) -> str:
+        parts = []
+        if self.keep_last is not None:
+            parts.append(f"keepLast {self.keep_last}")
+        if self.keep_days is not None:
+            parts.append(f"keepDays {self.keep_days}")
+        return " or ".join(parts)
+
+
+@dataclass(frozen=True)
+class CopyFacts:
+    """One restore point of a lane's target collection, as retention needs it."""
+
+    id: str
+    name: str
+    source_restore_point_id: str | None  # None: not a copy, so not this app's
+    source_time: str | None  # the source restore point's timeCreated; None when the source is gone
+    own_time: str | None  # the copy's own timeCreated (used only when the source is gone)
+    source_exists: bool
+    provisioning_state: str
+    usable: bool  # every disk restore point succeeded (known to)
+    copying: bool = False  # not finished (or not known to be)
+
+
+@dataclass(frozen=True)
+class Deletion:
+    id: str
+    name: str
+    source_restore_point_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RetentionDecision:
+    delete: tuple[Deletion, ...] = ()
+    keep_newest: str | None = None  # the newest usable copy: never deleted
+    paused: str | None = None  # why nothing may be deleted now
+
+    def to_json(self, limit: int | None = None) -> dict[str, Any]:
+        rows = [
+            {
+                "targetRestorePointId": d.id,
+                "name": d.name,
+                "sourceRestorePointId": d.source_restore_point_id,
+                "reason": d.reason,
+            }
+            for d in self.delete
+        ]
+        out: dict[str, Any] = {"deleteCount": len(rows), "delete": rows[:limit] if limit is not None else rows}
+        if self.keep_newest:
+            out["keepNewest"] = self.keep_newest
+        if self.paused:
+            out["paused"] = self.paused
+        return out
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """An ARM timestamp (``Z`` or an offset, up to 7 fractional digits); None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(_FRACTION.sub(r"\1", value.strip()).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def rank_time(copy: CopyFacts, rule: RetentionRule) -> datetime | None:
+    """When the copy's data was taken, for ordering and age; None: unknown, so the copy is kept."""
+    if copy.source_exists:
+        return parse_time(copy.source_time)
+    if rule.when_source_gone == "retention":
+        return parse_time(copy.own_time)
+    return None
+
+
+def made_by_app(copy: CopyFacts) -> bool:
+    return bool(copy.source_restore_point_id)
+
+
+def finished(copy: CopyFacts) -> bool:
+    return copy.provisioning_state.lower() == "succeeded" and not copy.copying
+
+
+def decide(
+    copies: list[CopyFacts], rule: RetentionRule | None, now: datetime, lane_error: str | None = None
+) -> RetentionDecision:
+    """What retention deletes from one lane's target collection now, oldest first, each with its reason."""
+    if rule is None:
+        return RetentionDecision()
+    ours = [c for c in copies if made_by_app(c)]
+    dated = [(t, c) for c in ours if (t := rank_time(c, rule)) is not None]
+    dated.sort(key=lambda tc: (tc[0], tc[1].name.lower()), reverse=True)  # newest first
+    # The lane's newest copy: by its source's time, or (an unreadable time) any copy not known to be
+    # finished makes the lane's state unknown, so nothing is deleted.
+    newest = dated[0][1] if dated else None
+    keeper = next((c for _, c in dated if c.usable and finished(c)), None)
+    if lane_error:
+        return RetentionDecision(keep_newest=keeper.id if keeper else None, paused=lane_error)
+    if newest is None:
+        return RetentionDecision(paused="no copy of a known date: nothing to prune")
+    if not (newest.usable and finished(newest)):
+        return RetentionDecision(
+            keep_newest=keeper.id if keeper else None,
+            paused=f"the newest copy {newest.name} is not usable yet; pruning waits for it",
+        )
+    assert keeper is newest
+    unfinished = [c for c in ours if not finished(c) and c.provisioning_state.lower() != "deleting"]
+    if unfinished:
+        return RetentionDecision(
+            keep_newest=keeper.id, paused=f"copy {unfinished[0].name} is not finished; pruning waits for it"
+        )
+    kept_last: set[str] = set()
+    if rule.keep_last is not None:
+        usable = [c for _, c in dated if c.usable]
+        kept_last = {c.id for c in usable[: rule.keep_last]}
+    cutoff = now - timedelta(days=rule.keep_days) if rule.keep_days is not None else None
+    deletions = []
+    for when, c in reversed(dated):  # oldest first
+        if c.id == keeper.id or c.id in kept_last or not finished(c):
+            continue  # (a Deleting one is on its way already)
+        if cutoff is not None and when >= cutoff:
+            continue
+        deletions.append(Deletion(c.id, c.name, str(c.source_restore_point_id), _reason(c, when, rule)))
+    return RetentionDecision(tuple(deletions), keeper.id)
+
+
+def _reason(copy: CopyFacts, when: datetime, rule: RetentionRule) -> str:
+    parts = []
+    if rule.keep_last is not None:
+        parts.append(f"not among the {rule.keep_last} newest usable copies (keepLast {rule.keep_last})")
+    if rule.keep_days is not None:
+        parts.append(f"over {rule.keep_days} days old (keepDays {rule.keep_days})")
+    taken = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if copy.source_exists:
+        head = f"retention: source created {taken}, "
+    else:
+        head = f"retention: source restore point gone (whenSourceGone retention), copy created {taken}, "
+    return head + " and ".join(parts)
