@@ -79,6 +79,9 @@ class EmulatorState:
         self.collections: dict[str, Collection] = {}
         self.operations: dict[str, Operation] = {}
         self.pending_deletes: list[Operation] = []
+        # Every accepted restore point DELETE with what its collection held at that moment (admin API
+        # ``/_emulator/deletes``): tests check that no delete ever left a target without its newest usable copy.
+        self.delete_log: list[dict[str, Any]] = []
         self.scheduled_done: set[tuple[str, str]] = set()
         self.lane_high_water: dict[tuple[str, str], datetime] = {}
         self.delete_seconds = timedelta(seconds=float(scenario.get("deleteSeconds", 0)))

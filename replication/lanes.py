@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import arm
-from .ids import normalize, same_id
+from .ids import same_id
 from .model import CollectionInfo
 from .monitoring import CopyPhase, assess
-from .planning import CopyState, LanePlan, plan_lane
-from .retention import CopyFacts, RetentionDecision, RetentionRule, decide, parse_time
+from .planning import LanePlan, plan_lane
+from .retention import RetentionDecision, RetentionRule, decide_retention, parse_time
 from .status import counts, lane_copies, vanished_failures
 
 log = logging.getLogger(__name__)
@@ -57,67 +57,6 @@ def lane_view(
     if retention is not None:
         view["retention"] = retention.to_json(limit=None if rows else RETENTION_ROWS)
     return view
-
-
-def retention_facts(source: CollectionInfo, target: CollectionInfo, plan: LanePlan) -> list[CopyFacts]:
-    """The target collection's restore points as retention sees them. Only called for a target collection
-    bound to the lane's source (the plan is not blocked), so everything in it with a ``sourceRestorePoint``
-    is this app's (or a manual copy of the same source, which is as good)."""
-    sources = {normalize(p["id"]): p for p in source["restorePoints"]}
-    states = {normalize(c.target_id): c.state for c in plan.copies if c.target_id}
-    facts = []
-    for t in target["restorePoints"]:
-        src_id = t.get("sourceRestorePointId")
-        src = sources.get(normalize(src_id)) if src_id else None
-        state = states.get(normalize(t["id"]))
-        prov = t["provisioningState"].lower()
-        unconfirmed = state is CopyState.UNCONFIRMED
-        facts.append(
-            CopyFacts(
-                id=t["id"],
-                name=t["name"],
-                source_restore_point_id=src_id,
-                source_time=src["timeCreated"] if src else None,
-                own_time=t.get("timeCreated"),
-                source_exists=src is not None,
-                provisioning_state=t["provisioningState"],
-                # Older copies finished before a newer one could start (one copy at a time per lane, and a
-                # failed one is deleted); the newest is usable once this run watched it succeed.
-                usable=prov == "succeeded" and not unconfirmed,
-                copying=unconfirmed or prov in ("creating", "updating"),
-            )
-        )
-    return facts
-
-
-def lane_error(plan: LanePlan) -> str | None:
-    """Why pruning pauses on this lane, or None: a blocked lane, a failed copy awaiting cleanup, or a
-    restore point newer than every copy that failed every attempt (the lane is behind)."""
-    if plan.blocked:
-        return f"the lane is blocked: {plan.blocked}"
-    newest_copy = max((i for i, c in enumerate(plan.copies) if c.target_id), default=-1)
-    for i, c in enumerate(plan.copies):
-        if c.state is CopyState.FAILED_TARGET:
-            return f"the failed copy of {c.source['name']} is not cleaned up yet"
-        if c.state is CopyState.GIVEN_UP and i > newest_copy:
-            return f"the copy of {c.source['name']} failed every attempt; pruning waits for a newer good copy"
-    return None
-
-
-def decide_retention(
-    source: CollectionInfo,
-    target: CollectionInfo | None,
-    plan: LanePlan,
-    rule: RetentionRule | None,
-    now: datetime,
-) -> RetentionDecision | None:
-    if rule is None:
-        return None
-    if target is None:
-        return RetentionDecision(paused="the target collection does not exist yet")
-    if plan.blocked:
-        return RetentionDecision(paused=lane_error(plan))
-    return decide(retention_facts(source, target, plan), rule, now, lane_error(plan))
 
 
 def read_lane(

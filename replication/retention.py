@@ -28,6 +28,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .ids import normalize
+from .model import CollectionInfo
+from .planning import CopyState, LanePlan
+
 WHEN_SOURCE_GONE = ("keep", "retention")
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 
@@ -184,3 +188,67 @@ def _reason(copy: CopyFacts, when: datetime, rule: RetentionRule) -> str:
     else:
         head = f"retention: source restore point gone (whenSourceGone retention), copy created {taken}, "
     return head + " and ".join(parts)
+
+
+# ---- from a lane plan -------------------------------------------------------------------------
+
+
+def retention_facts(source: CollectionInfo, target: CollectionInfo, plan: LanePlan) -> list[CopyFacts]:
+    """The target collection's restore points as retention sees them. Only called for a target collection
+    bound to the lane's source (the plan is not blocked), so everything in it with a ``sourceRestorePoint``
+    is this app's (or a manual copy of the same source, which is as good)."""
+    sources = {normalize(p["id"]): p for p in source["restorePoints"]}
+    states = {normalize(c.target_id): c.state for c in plan.copies if c.target_id}
+    facts = []
+    for t in target["restorePoints"]:
+        src_id = t.get("sourceRestorePointId")
+        src = sources.get(normalize(src_id)) if src_id else None
+        state = states.get(normalize(t["id"]))
+        prov = t["provisioningState"].lower()
+        unconfirmed = state is CopyState.UNCONFIRMED
+        facts.append(
+            CopyFacts(
+                id=t["id"],
+                name=t["name"],
+                source_restore_point_id=src_id,
+                source_time=src["timeCreated"] if src else None,
+                own_time=t.get("timeCreated"),
+                source_exists=src is not None,
+                provisioning_state=t["provisioningState"],
+                # Older copies finished before a newer one could start (one copy at a time per lane, and a
+                # failed one is deleted); the newest is usable once this run watched it succeed.
+                usable=prov == "succeeded" and not unconfirmed,
+                copying=unconfirmed or prov in ("creating", "updating"),
+            )
+        )
+    return facts
+
+
+def lane_error(plan: LanePlan) -> str | None:
+    """Why pruning pauses on this lane, or None: a blocked lane, a failed copy awaiting cleanup, or a
+    restore point newer than every copy that failed every attempt (the lane is behind)."""
+    if plan.blocked:
+        return f"the lane is blocked: {plan.blocked}"
+    newest_copy = max((i for i, c in enumerate(plan.copies) if c.target_id), default=-1)
+    for i, c in enumerate(plan.copies):
+        if c.state is CopyState.FAILED_TARGET:
+            return f"the failed copy of {c.source['name']} is not cleaned up yet"
+        if c.state is CopyState.GIVEN_UP and i > newest_copy:
+            return f"the copy of {c.source['name']} failed every attempt; pruning waits for a newer good copy"
+    return None
+
+
+def decide_retention(
+    source: CollectionInfo,
+    target: CollectionInfo | None,
+    plan: LanePlan,
+    rule: RetentionRule | None,
+    now: datetime,
+) -> RetentionDecision | None:
+    if rule is None:
+        return None
+    if target is None:
+        return RetentionDecision(paused="the target collection does not exist yet")
+    if plan.blocked:
+        return RetentionDecision(paused=lane_error(plan))
+    return decide(retention_facts(source, target, plan), rule, now, lane_error(plan))
