@@ -6,9 +6,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from .ids import CollectionRef, legacy_target_collection_name, same_id, target_collection_name
+from .ids import CollectionRef, legacy_target_collection_name, normalize, same_id, target_collection_name
 from .model import CollectionInfo, Target
-from .planning import lane_blocked_reason, plan_lane
+from .planning import CopyState, lane_blocked_reason, plan_lane
 from .retention import RetentionRule, decide_retention
 from .status import counts, lane_copies
 
@@ -53,9 +53,23 @@ def dry_run(
         if plan.orphans:
             lane["copiesWhoseSourceIsGone"] = list(plan.orphans)
         rule = RetentionRule.from_json(target.get("retention"))
-        decision = decide_retention(source, existing, plan, rule, now)
+        # A dry run does not watch copies: it assumes the newest provisioned copy finished (the lane
+        # confirms that before it prunes, and prune_restore_point checks it again before each delete).
+        newest = [c for c in plan.copies if c.state is CopyState.UNCONFIRMED]
+        assumed = plan
+        if newest:
+            assumed = plan_lane(
+                source,
+                existing,
+                target["region"],
+                confirmed=frozenset(normalize(c.source["id"]) for c in newest),
+                backlog=str(target.get("backlog") or "all"),
+            )
+        decision = decide_retention(source, existing, assumed, rule, now)
         if decision is not None:
             lane["retention"] = decision.to_json()
+            if newest:
+                lane["retention"]["assumes"] = f"the newest copy {newest[0].source['name']} finished"
             if plan.next is not None and decision.delete:
                 lane["retention"]["note"] = "the lane copies first; pruning runs after its copies"
         lanes.append(lane)
