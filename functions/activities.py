@@ -16,6 +16,7 @@ from replication import arm
 from replication.ids import InvalidResourceId, parse_collection_id
 from replication.lanes import collection_summary, prune_copy
 from replication.lanes import read_lane as read_and_plan_lane
+from replication.source_check import check_source
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
@@ -126,3 +127,10 @@ def prune_restore_point(payload: dict[str, Any]) -> dict[str, Any]:
             payload.get("reason") or "",
         ),
     )
+
+
+@bp.activity_trigger(input_name="payload")
+def check_source_restore_point(payload: dict[str, Any]) -> dict[str, Any]:
+    """Before a copy: are the source's disk snapshots available for copy, and does it lack disks?
+    ``value``: ``{"wait", "notes"}`` (``replication.source_check``), or null if the source is gone."""
+    return _envelope("check_source_restore_point", lambda: check_source(payload["restorePointId"]))

@@ -43,6 +43,8 @@ MAX_WAITS_FOR_SOURCE = 6  # x 10 minutes for a source restore point still being 
 MAX_RECENT = 20
 RECHECK_SECONDS = 3600.0
 MAX_RECHECKS = 24
+SNAPSHOT_WAIT_SECONDS = 900.0  # a source whose disk snapshots are not yet available for copy
+MAX_SNAPSHOT_WAITS = 32  # x 15 minutes: 8 hours, beyond the longest instant access (300 minutes)
 PRUNES_PER_TURN = 5  # retention deletes a few, then re-reads the lane (what is Deleting is not chosen again)
 PRUNES_PER_EXECUTION = 20  # then continue_as_new: bounded history
 PRUNED_SHOWN = 5  # the last deletions (with reasons) the lane's output keeps
@@ -58,6 +60,7 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
     confirmed = {normalize(r["sourceRestorePointId"]) for r in recent if r.get("state") == "succeeded"}
     rechecks = int(spec.get("rechecks") or 0)
     pruned: dict[str, Any] = dict(spec.get("pruned") or {})
+    snapshot_waits = int(spec.get("snapshotWaits") or 0)
     done_here = turns = waits = pruned_here = 0
     status: dict[str, Any] = {"region": lane["region"], "targetCollectionId": lane["targetCollectionId"]}
 
@@ -76,6 +79,7 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
             "recent": recent,
             "rechecks": rechecks,
             "pruned": pruned,
+            "snapshotWaits": snapshot_waits,
         }
 
     def finish(state: str, reason: str | None = None) -> dict[str, Any]:
@@ -233,6 +237,28 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
                 yield from sleep(context, 60.0)
             continue
 
+        notes: list[str] = []
+        if kind is ActionKind.COPY:
+            ready = yield from arm_activity(
+                context, "check_source_restore_point", {"restorePointId": point["id"]}, on_wait
+            )
+            if ready.get("waiting"):
+                return continue_fresh()
+            found = ready.get("value") if ready.get("ok") else None
+            if found and found.get("wait"):
+                reason = f"{point['name']}: {found['wait']}"
+                if snapshot_waits >= MAX_SNAPSHOT_WAITS:
+                    return finish("waiting", f"{reason}; a later run copies it")
+                snapshot_waits += 1
+                until = context.current_utc_datetime + timedelta(seconds=SNAPSHOT_WAIT_SECONDS)
+                publish("waiting", reason=short(reason), until=until.isoformat())
+                yield from sleep(context, SNAPSHOT_WAIT_SECONDS)
+                continue
+            # A failed check never stops a copy: the copy itself reports what Azure says.
+            notes = list((found or {}).get("notes") or [])
+            snapshot_waits = 0
+            if notes and not context.is_replaying:
+                log.warning("lane %s: %s copied as it is: %s", lane["region"], point["name"], "; ".join(notes))
         child_id = copy_instance_id(spec["instanceBase"], point["id"])
         publish("copying", current={"instanceId": child_id, "sourceRestorePointId": point["id"]})
         result: dict[str, Any] = yield context.call_sub_orchestrator(
@@ -248,7 +274,10 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
             child_id,
         )
         key = normalize(result["sourceRestorePointId"])
-        recent = [*recent, {k: result.get(k) for k in ("sourceRestorePointId", "state", "attempts")}][-MAX_RECENT:]
+        entry = {k: result.get(k) for k in ("sourceRestorePointId", "state", "attempts")}
+        if notes:
+            entry["note"] = short("; ".join(notes))
+        recent = [*recent, entry][-MAX_RECENT:]
         if result["state"] == "interrupted":
             ended = yield from blocked(f"{point['name']}: {result.get('reason')}")
             if ended is not None:

@@ -137,7 +137,7 @@ def decide(
     copies: list[CopyFacts], rule: RetentionRule | None, now: datetime, lane_error: str | None = None
 ) -> RetentionDecision:
     """What retention deletes from one lane's target collection now, oldest first, each with its reason."""
-    if rule is None:
+    if rule is None or (rule.keep_last is None and rule.keep_days is None):
         return RetentionDecision()
     ours = [c for c in copies if made_by_app(c)]
     dated = [(t, c) for c in ours if (t := rank_time(c, rule)) is not None]
@@ -161,10 +161,15 @@ def decide(
         return RetentionDecision(
             keep_newest=keeper.id, paused=f"copy {unfinished[0].name} is not finished; pruning waits for it"
         )
+    # keepLast N: a copy goes only once N usable copies are newer than it (so N usable copies remain, and
+    # an unusable one among the newest is never what makes room).
     kept_last: set[str] = set()
     if rule.keep_last is not None:
-        usable = [c for _, c in dated if c.usable]
-        kept_last = {c.id for c in usable[: rule.keep_last]}
+        newer_usable = 0
+        for _, c in dated:
+            if newer_usable < rule.keep_last:
+                kept_last.add(c.id)
+            newer_usable += 1 if c.usable else 0
     cutoff = now - timedelta(days=rule.keep_days) if rule.keep_days is not None else None
     deletions = []
     for when, c in reversed(dated):  # oldest first

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import given, settings
+from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 from replication.retention import CopyFacts, RetentionRule, decide, parse_time
@@ -146,6 +146,9 @@ def _newest_usable(lane: list[CopyFacts], rule: RetentionRule) -> CopyFacts | No
 @given(lanes(), rules, st.none() | st.just("in error"))
 def test_retention_never_deletes_what_it_must_keep(lane, rule, error):
     decision = decide(lane, rule, NOW, error)
+    note(
+        f"lane={[(c.name, c.provisioning_state, c.usable, c.copying, c.source_exists, c.source_time, c.source_restore_point_id is not None) for c in lane]} deleted={[d.name for d in decision.delete]}"
+    )
     by_id = {c.id: c for c in lane}
     deleted = [by_id[d.id] for d in decision.delete]
     assert len({c.id for c in deleted}) == len(deleted)
