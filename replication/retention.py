@@ -187,7 +187,7 @@ def _reason(copy: CopyFacts, when: datetime, rule: RetentionRule) -> str:
         parts.append(f"not among the {rule.keep_last} newest usable copies (keepLast {rule.keep_last})")
     if rule.keep_days is not None:
         parts.append(f"over {rule.keep_days} days old (keepDays {rule.keep_days})")
-    taken = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    taken = when.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
     if copy.source_exists:
         head = f"retention: source created {taken}, "
     else:
