@@ -48,6 +48,7 @@ class AdminApi:
             web.get("/_emulator/throttling", self.get_throttling),
             web.post("/_emulator/throttling", self.set_throttling),
             web.get("/_emulator/copies", self.copies),
+            web.get("/_emulator/deletes", self.deletes),
         ]
 
     async def _json(self, request: web.Request) -> dict[str, Any]:
@@ -192,6 +193,10 @@ class AdminApi:
         return web.json_response(
             self.issuer.issue(body.get("resource", "https://management.azure.com"), body.get("clientId"))
         )
+
+    async def deletes(self, request: web.Request) -> web.Response:
+        """Every accepted restore point DELETE, with what its collection held then (id, time, usable)."""
+        return web.json_response({"value": list(self.state.delete_log)})
 
     async def copies(self, request: web.Request) -> web.Response:
         """Every copy with its lane, state and visible progress: for debugging and demos."""

@@ -9,10 +9,10 @@ a completed copy leaves its lane's order high-water mark in place.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from emulator import ids, progress
-from emulator.clock import parse_time
+from emulator.clock import format_time, parse_time
 from emulator.errors import parent_not_found
 from emulator.events import DELETE_SUCCESS
 from emulator.models import Operation, RestorePoint
@@ -66,6 +66,14 @@ def delete_restore_point(
     if rp.deleting_op is not None:
         return state.operations[rp.deleting_op]
     when = when or state.clock.now()
+    state.delete_log.append(
+        {
+            "at": format_time(when),
+            "id": rp.rp_id,
+            "collectionId": collection.rpc_id,
+            "held": [_held(other, when) for other in collection.restore_points.values() if other.deleting_op is None],
+        }
+    )
     abort_copies_of(state, rp, "source restore point deleted", when)
     remember_completed_copy(state, rp, when)
     state.events.emit(DELETE_SUCCESS, rp.rp_id, RP_DELETE, when)
@@ -76,6 +84,19 @@ def delete_restore_point(
     rp.deleting_op = op.op_id
     state.pending_deletes.append(op)
     return op
+
+
+def _held(rp: RestorePoint, now: datetime) -> dict[str, Any]:
+    """A restore point as the delete log records it: its time and whether it is usable (a copy: every disk
+    restore point succeeded; a source: provisioned)."""
+    if rp.copy is None:
+        usable = rp.provisioning_state == "Succeeded"
+    else:
+        codes = [d.code for d in progress.job_progress(rp.copy, now)]
+        usable = (
+            rp.provisioning_state == "Succeeded" and bool(codes) and progress.aggregate(codes) == progress.SUCCEEDED
+        )
+    return {"id": rp.rp_id, "timeCreated": format_time(rp.time_created), "usable": usable}
 
 
 def finish_delete(state: EmulatorState, op: Operation) -> None:

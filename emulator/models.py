@@ -60,6 +60,12 @@ class RestorePoint:
     copy: CopyJob | None = None
     instant_access_minutes: int | None = None
     deleting_op: str | None = None  # set while an accepted DELETE is still running
+    # Source restore points only: each disk's snapshotAccessState (spec 2025-04-01+: Unknown|Pending|Available|
+    # InstantAccess|AvailableWithInstantAccess) is ``snapshot_access`` until ``snapshot_available_at``, then
+    # Available; None renders no snapshotAccessState (as in most recordings).
+    snapshot_access: str | None = None
+    snapshot_available_at: datetime | None = None
+    exclude_disks: list[dict[str, str]] | None = None  # properties.excludeDisks as created
 
     @property
     def is_copy(self) -> bool:

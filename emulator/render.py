@@ -74,6 +74,8 @@ def restore_point(rp: RestorePoint, now: datetime, *, instance_view: bool) -> di
     properties["sourceMetadata"] = (
         metadata.without_disk_restore_points(rp.source_metadata) if creating else rp.source_metadata
     )
+    if rp.exclude_disks:
+        properties["excludeDisks"] = [dict(d) for d in rp.exclude_disks]
     if rp.instant_access_minutes is not None:
         properties["instantAccessDurationMinutes"] = rp.instant_access_minutes
     properties["provisioningState"] = "Deleting" if rp.deleting_op else rp.provisioning_state
@@ -102,13 +104,19 @@ def _instance_view(rp: RestorePoint, now: datetime) -> dict[str, Any]:
         # report, so the lists are empty. A client must not read "every disk succeeded" from an empty list.
         return {"diskRestorePoints": [], "statuses": []}
     if rp.copy is None:
+        # Spec example RestorePoint_Get_WithInstanceView: a disk restore point may carry snapshotAccessState.
+        access = None
+        if rp.snapshot_access is not None:
+            available = rp.snapshot_available_at is None or now >= rp.snapshot_available_at
+            access = "Available" if available else rp.snapshot_access
         for disk in metadata.disk_entries(rp.source_metadata):
-            disks.append(
-                {
-                    "id": disk["diskRestorePoint"]["id"],
-                    "replicationStatus": {"status": _status(progress.SUCCEEDED), "completionPercent": 100},
-                }
-            )
+            entry: dict[str, Any] = {
+                "id": disk["diskRestorePoint"]["id"],
+                "replicationStatus": {"status": _status(progress.SUCCEEDED), "completionPercent": 100},
+            }
+            if access is not None:
+                entry["snapshotAccessState"] = access
+            disks.append(entry)
         codes = [progress.SUCCEEDED] * len(disks)
     else:
         if rp.provisioning_state == "Failed":

@@ -37,6 +37,18 @@ def _reference_id(value: Any, where: str) -> str | None:
     return value.get("id")
 
 
+SNAPSHOT_NOT_COPYABLE = ("Pending", "InstantAccess")
+
+
+def source_snapshot_access(rp: RestorePoint, now: datetime) -> str | None:
+    """A source restore point's disks' snapshotAccessState now (None: not modelled for it)."""
+    if rp.snapshot_access is None:
+        return None
+    if rp.snapshot_available_at is not None and now >= rp.snapshot_available_at:
+        return "Available"
+    return rp.snapshot_access
+
+
 class EmulatorState:
     """Everything the emulator knows; reset and re-seeded from a scenario dict."""
 
@@ -79,6 +91,9 @@ class EmulatorState:
         self.collections: dict[str, Collection] = {}
         self.operations: dict[str, Operation] = {}
         self.pending_deletes: list[Operation] = []
+        # Every accepted restore point DELETE with what its collection held at that moment (admin API
+        # ``/_emulator/deletes``): tests check that no delete ever left a target without its newest usable copy.
+        self.delete_log: list[dict[str, Any]] = []
         self.scheduled_done: set[tuple[str, str]] = set()
         self.lane_high_water: dict[tuple[str, str], datetime] = {}
         self.delete_seconds = timedelta(seconds=float(scenario.get("deleteSeconds", 0)))
@@ -160,6 +175,21 @@ class EmulatorState:
             changed_percent=float(10 if changed_percent is None else changed_percent),
             instant_access_minutes=extra.get("instantAccessDurationMinutes"),
         )
+        excluded = extra.get("excludeDisks") or []
+        if excluded:
+            # Spec example RestorePoint_Get_WithInstanceView (2025-04-01): an excluded disk is listed in
+            # excludeDisks and absent from sourceMetadata.storageProfile, so nothing of it is copied.
+            rp.exclude_disks = [{"id": str(d.get("id"))} for d in excluded if isinstance(d, dict)]
+            gone = {d["id"].lower() for d in rp.exclude_disks}
+            storage = rp.source_metadata.get("storageProfile", {})
+            storage["dataDisks"] = [
+                d for d in storage.get("dataDisks", []) if d["managedDisk"]["id"].lower() not in gone
+            ]
+        if extra.get("snapshotAccessState"):
+            # Scenario/admin knob: the disks' snapshotAccessState (e.g. Pending, InstantAccess) until
+            # snapshotAvailableAfterSeconds after creation, then Available.
+            rp.snapshot_access = str(extra["snapshotAccessState"])
+            rp.snapshot_available_at = created + timedelta(seconds=float(extra.get("snapshotAvailableAfterSeconds", 0)))
         collection.restore_points[name.lower()] = rp
         if not self._seeding:
             self.events.emit(WRITE_SUCCESS, rp_id, RP_WRITE, self.clock.now())
@@ -407,6 +437,16 @@ class EmulatorState:
                 target="properties.sourceRestorePoint.id",
             )
         source_collection = self.collections[source.collection_key]
+        access = source_snapshot_access(source, now)
+        if access in SNAPSHOT_NOT_COPYABLE:
+            # No source says what Azure does when asked to copy a restore point whose disk snapshots are not
+            # yet available (snapshotAccessState Pending, or InstantAccess only); stricter than Azure, the
+            # emulator refuses, so the product must wait for them itself.
+            raise ArmError(
+                409,
+                "OperationNotAllowed",
+                f"Restore point '{source_id}' cannot be copied yet: its disk snapshots are {access}.",
+            )
         copy_rules.check_copy_rules(self, collection, source_collection, source, now)
         rp_id = ids.restore_point_id(collection.rpc_id, name)
         job = copy_rules.new_copy_job(self, collection, source_collection, source, rp_id, now + self.initiation_delay)

@@ -14,8 +14,9 @@ import azure.durable_functions as df
 
 from replication import arm
 from replication.ids import InvalidResourceId, parse_collection_id
-from replication.lanes import collection_summary
+from replication.lanes import collection_summary, prune_copy
 from replication.lanes import read_lane as read_and_plan_lane
+from replication.source_check import check_source
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
@@ -65,6 +66,9 @@ def read_lane(payload: dict[str, Any]) -> dict[str, Any]:
             payload.get("confirmed"),
             payload.get("refused"),
             payload.get("recent"),
+            retention=payload.get("retention"),
+            backlog=payload.get("backlog") or "all",
+            now=payload.get("now"),
         ),
     )
 
@@ -107,3 +111,26 @@ def get_copy_status(payload: dict[str, Any]) -> dict[str, Any]:
 def delete_restore_point(payload: dict[str, Any]) -> dict[str, Any]:
     """Ask ARM to delete a (failed) copy; ``value`` is True once it is gone."""
     return _envelope("delete_restore_point", lambda: arm.delete_restore_point(payload["restorePointId"]))
+
+
+@bp.activity_trigger(input_name="payload")
+def prune_restore_point(payload: dict[str, Any]) -> dict[str, Any]:
+    """Delete one copy retention chose, re-checking first that the newest usable copy is there and that this
+    one is the app's finished copy (``replication.lanes.prune_copy``); ``value``: ``{"deleted", "gone",
+    "refused"?}``. Safe to run twice."""
+    return _envelope(
+        "prune_restore_point",
+        lambda: prune_copy(
+            payload["restorePointId"],
+            payload["sourceRestorePointId"],
+            payload["keepRestorePointId"],
+            payload.get("reason") or "",
+        ),
+    )
+
+
+@bp.activity_trigger(input_name="payload")
+def check_source_restore_point(payload: dict[str, Any]) -> dict[str, Any]:
+    """Before a copy: are the source's disk snapshots available for copy, and does it lack disks?
+    ``value``: ``{"wait", "notes"}`` (``replication.source_check``), or null if the source is gone."""
+    return _envelope("check_source_restore_point", lambda: check_source(payload["restorePointId"]))

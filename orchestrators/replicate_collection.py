@@ -90,6 +90,8 @@ def replicate_collection(context: df.DurableOrchestrationContext) -> Generator[A
                 "state": "skipped" if skip else "running",
                 "reason": skip,
                 "tags": target.get("tags") or {},
+                "retention": target.get("retention"),
+                "backlog": target.get("backlog") or "all",
             }
         )
     publish(phase="copying", reason=None, lanes=[_row(lane) for lane in lanes])
@@ -111,6 +113,8 @@ def replicate_collection(context: df.DurableOrchestrationContext) -> Generator[A
                     "legacyTargetCollectionId": lane["legacyTargetCollectionId"],
                     "region": lane["region"],
                     "tags": lane["tags"],
+                    "retention": lane["retention"],
+                    "backlog": lane["backlog"],
                 },
                 "copy": spec["copy"],
                 "instanceBase": lane["instanceId"],
@@ -128,7 +132,7 @@ def replicate_collection(context: df.DurableOrchestrationContext) -> Generator[A
             lane.update(state="failed", reason=_LANE_CRASHED.format(lane["instanceId"]))
         else:
             lane.update(state=out.get("state", "done"), reason=out.get("reason"))
-            learnt = {k: out.get(k) or ([] if k != "givenUp" else {}) for k in _CARRIED}
+            learnt = {k: out.get(k) or ([] if k in ("refused", "recent") else {}) for k in _CARRIED}
             if lane["state"] == "stopped":
                 learnt["stopped"] = lane["reason"]
             carry[lane["region"]] = learnt
@@ -151,7 +155,7 @@ def replicate_collection(context: df.DurableOrchestrationContext) -> Generator[A
     return {"state": final, "lanes": rows}
 
 
-_CARRIED = ("givenUp", "refused", "recent")
+_CARRIED = ("givenUp", "refused", "recent", "pruned")
 _LANE_CRASHED = (
     "the lane stopped unexpectedly (its instance {} failed; see the app's logs); the next trigger or sweep "
     "runs it again"

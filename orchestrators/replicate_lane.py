@@ -22,6 +22,7 @@ Input: ``{"lane": Lane (+ "tags", "legacyTargetCollectionId"?), "copy": CopySett
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Generator
 from datetime import timedelta
 from typing import Any
@@ -34,6 +35,7 @@ from replication.planning import ActionKind
 from .arm_calls import arm_activity, describe, short, sleep
 
 bp = df.Blueprint()
+log = logging.getLogger(__name__)
 
 COPIES_PER_EXECUTION = 5  # then continue_as_new: bounded history
 TURNS_PER_EXECUTION = 10
@@ -41,6 +43,11 @@ MAX_WAITS_FOR_SOURCE = 6  # x 10 minutes for a source restore point still being 
 MAX_RECENT = 20
 RECHECK_SECONDS = 3600.0
 MAX_RECHECKS = 24
+SNAPSHOT_WAIT_SECONDS = 900.0  # a source whose disk snapshots are not yet available for copy
+MAX_SNAPSHOT_WAITS = 32  # x 15 minutes: 8 hours, beyond the longest instant access (300 minutes)
+PRUNES_PER_TURN = 5  # retention deletes a few, then re-reads the lane (what is Deleting is not chosen again)
+PRUNES_PER_EXECUTION = 20  # then continue_as_new: bounded history
+PRUNED_SHOWN = 5  # the last deletions (with reasons) the lane's output keeps
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -52,7 +59,9 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
     recent: list[dict[str, Any]] = list(spec.get("recent") or [])
     confirmed = {normalize(r["sourceRestorePointId"]) for r in recent if r.get("state") == "succeeded"}
     rechecks = int(spec.get("rechecks") or 0)
-    done_here = turns = waits = 0
+    pruned: dict[str, Any] = dict(spec.get("pruned") or {})
+    snapshot_waits = int(spec.get("snapshotWaits") or 0)
+    done_here = turns = waits = pruned_here = 0
     status: dict[str, Any] = {"region": lane["region"], "targetCollectionId": lane["targetCollectionId"]}
 
     def publish(state: str, **extra: Any) -> None:
@@ -69,6 +78,8 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
             "refused": refused,
             "recent": recent,
             "rechecks": rechecks,
+            "pruned": pruned,
+            "snapshotWaits": snapshot_waits,
         }
 
     def finish(state: str, reason: str | None = None) -> dict[str, Any]:
@@ -81,9 +92,19 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
             "refused": refused,
             "recent": recent,
         }
+        if pruned:
+            out["pruned"] = pruned
         if reason:
             out["reason"] = short(reason)
         return out
+
+    def record_pruned(row: dict[str, Any]) -> None:
+        last = [*(pruned.get("last") or []), {k: row[k] for k in ("name", "targetRestorePointId", "reason")}]
+        pruned.update(count=int(pruned.get("count") or 0) + 1, last=last[-PRUNED_SHOWN:])
+        # Custom status stays small: the count and the last one's name and reason.
+        status["pruned"] = {"count": pruned["count"], "last": {"name": row["name"], "reason": short(row["reason"])}}
+        if not context.is_replaying:
+            log.info("lane %s: retention deleted %s: %s", lane["region"], row["targetRestorePointId"], row["reason"])
 
     def continue_fresh() -> dict[str, Any]:
         publish("continuing", current=None)
@@ -117,6 +138,9 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
                 "confirmed": sorted(confirmed),
                 "refused": refused,
                 "recent": {normalize(r["sourceRestorePointId"]): r for r in recent},
+                "retention": lane.get("retention"),
+                "backlog": lane.get("backlog") or "all",
+                "now": context.current_utc_datetime.isoformat(),
             },
             on_wait,
         )
@@ -165,6 +189,28 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
         rechecks = 0
         action = view["next"]
         if action is None:
+            retention = view.get("retention") or {}
+            if retention.get("delete") and retention.get("keepNewest"):
+                if pruned_here >= PRUNES_PER_EXECUTION:
+                    return continue_fresh()
+                outcome = yield from _prune(context, retention, publish, on_wait, record_pruned)
+                pruned_here += outcome["deleted"]
+                if outcome.get("waiting"):
+                    return continue_fresh()
+                if outcome.get("problem"):
+                    ended = yield from blocked(f"retention could not delete a copy: {outcome['problem']}")
+                    if ended is not None:
+                        return ended
+                    continue
+                if not outcome.get("refused"):
+                    if outcome["pending"]:
+                        yield from sleep(context, 60.0)  # the deletes finish; the next read sees them gone
+                    continue
+                status["retentionPaused"] = short(f"retention stopped: {outcome['refused']}")
+            elif retention.get("paused"):
+                status["retentionPaused"] = short(str(retention["paused"]))
+            else:
+                status.pop("retentionPaused", None)
             failed = view["counts"].get("failed", 0)
             return finish("done" if not failed else "done-with-failures")
         kind, point = ActionKind(action["kind"]), action["source"]
@@ -191,6 +237,28 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
                 yield from sleep(context, 60.0)
             continue
 
+        notes: list[str] = []
+        if kind is ActionKind.COPY:
+            ready = yield from arm_activity(
+                context, "check_source_restore_point", {"restorePointId": point["id"]}, on_wait
+            )
+            if ready.get("waiting"):
+                return continue_fresh()
+            found = ready.get("value") if ready.get("ok") else None
+            if found and found.get("wait"):
+                reason = f"{point['name']}: {found['wait']}"
+                if snapshot_waits >= MAX_SNAPSHOT_WAITS:
+                    return finish("waiting", f"{reason}; a later run copies it")
+                snapshot_waits += 1
+                until = context.current_utc_datetime + timedelta(seconds=SNAPSHOT_WAIT_SECONDS)
+                publish("waiting", reason=short(reason), until=until.isoformat())
+                yield from sleep(context, SNAPSHOT_WAIT_SECONDS)
+                continue
+            # A failed check never stops a copy: the copy itself reports what Azure says.
+            notes = list((found or {}).get("notes") or [])
+            snapshot_waits = 0
+            if notes and not context.is_replaying:
+                log.warning("lane %s: %s copied as it is: %s", lane["region"], point["name"], "; ".join(notes))
         child_id = copy_instance_id(spec["instanceBase"], point["id"])
         publish("copying", current={"instanceId": child_id, "sourceRestorePointId": point["id"]})
         result: dict[str, Any] = yield context.call_sub_orchestrator(
@@ -206,7 +274,10 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
             child_id,
         )
         key = normalize(result["sourceRestorePointId"])
-        recent = [*recent, {k: result.get(k) for k in ("sourceRestorePointId", "state", "attempts")}][-MAX_RECENT:]
+        entry = {k: result.get(k) for k in ("sourceRestorePointId", "state", "attempts")}
+        if notes:
+            entry["note"] = short("; ".join(notes))
+        recent = [*recent, entry][-MAX_RECENT:]
         if result["state"] == "interrupted":
             ended = yield from blocked(f"{point['name']}: {result.get('reason')}")
             if ended is not None:
@@ -227,3 +298,41 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
         done_here += 1
         if done_here >= COPIES_PER_EXECUTION:
             return continue_fresh()
+
+
+def _prune(
+    context: df.DurableOrchestrationContext,
+    retention: dict[str, Any],
+    publish: Any,
+    on_wait: Any,
+    record: Any,
+) -> Generator[Any, Any, dict[str, Any]]:
+    """Delete up to PRUNES_PER_TURN copies retention chose (oldest first), each through ``arm_activity`` and
+    re-checked right before its delete (``replication.lanes.prune_copy``). Returns ``{"deleted": n, "pending":
+    n not gone yet, "refused"?: why it stopped, "problem"?: an ARM failure a person must fix, "waiting"?}``."""
+    deleted = pending = 0
+    for row in retention["delete"][:PRUNES_PER_TURN]:
+        publish("pruning", reason=short(f"deleting {row['name']}: {row['reason']}"), current=None)
+        result = yield from arm_activity(
+            context,
+            "prune_restore_point",
+            {
+                "restorePointId": row["targetRestorePointId"],
+                "sourceRestorePointId": row["sourceRestorePointId"],
+                "keepRestorePointId": retention["keepNewest"],
+                "reason": row["reason"],
+            },
+            on_wait,
+        )
+        if result.get("waiting"):
+            return {"deleted": deleted, "pending": pending, "waiting": True}
+        if not result.get("ok"):
+            return {"deleted": deleted, "pending": pending, "problem": describe(result)}
+        value = result.get("value") or {}
+        if not value.get("deleted"):
+            return {"deleted": deleted, "pending": pending, "refused": f"{row['name']}: {value.get('refused')}"}
+        deleted += 1
+        record(row)
+        if not value.get("gone"):
+            pending += 1
+    return {"deleted": deleted, "pending": pending}

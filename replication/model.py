@@ -127,6 +127,8 @@ class Target(TypedDict):
     subscriptionId: str
     resourceGroup: str
     tags: NotRequired[dict[str, str]]
+    retention: NotRequired[dict[str, object]]  # the policy target's retention rule (replication.retention)
+    backlog: NotRequired[str]  # "latest": copy only the newest pending restore point
 
 
 class Lane(TypedDict):

@@ -99,6 +99,7 @@ def plan_lane(
     given_up: frozenset[str] = frozenset(),
     confirmed: frozenset[str] = frozenset(),
     refused: frozenset[str] = frozenset(),
+    backlog: str = "all",
 ) -> LanePlan:
     """Plan one lane.
 
@@ -111,6 +112,10 @@ def plan_lane(
     of band). Azure's memory cannot be read, only learnt, so after one refusal the lane stops
     walking up the history one refused copy at a time and tries only the newest restore point,
     the one recovery needs; everything older is skipped with that reason.
+
+    ``backlog`` is the policy target's: ``"all"`` copies every restore point in creation order;
+    ``"latest"`` copies only the newest pending one and skips the older pending ones, which Azure then
+    never copies to this region (a newer one will have been copied).
     """
     region = normalize_region(region)
     blocked = lane_blocked_reason(source, target, region)
@@ -165,7 +170,28 @@ def plan_lane(
             )
         else:
             copies.append(PlannedCopy(point, CopyState.PENDING))
+    if backlog == "latest":
+        copies = _latest_only(copies)
     return LanePlan(region, tuple(copies), None, orphans, _next_action(copies, newest))
+
+
+_BACKLOG_SKIPPED = (
+    "skipped by the target's backlog policy 'latest' for a newer restore point; once that is copied, "
+    "Azure never copies this one to this region"
+)
+
+
+def _latest_only(copies: list[PlannedCopy]) -> list[PlannedCopy]:
+    """Backlog ``latest``: every pending copy older than the newest pending (or still being created) one
+    is skipped, with the reason."""
+    waiting = (CopyState.PENDING, CopyState.WAITING)
+    last = max((i for i, c in enumerate(copies) if c.state in waiting), default=-1)
+    return [
+        PlannedCopy(c.source, CopyState.OUT_OF_ORDER, c.target_id, _BACKLOG_SKIPPED)
+        if i < last and c.state in waiting
+        else c
+        for i, c in enumerate(copies)
+    ]
 
 
 _REFUSED = (

@@ -50,6 +50,14 @@ MAX_TARGETS = 10
 MAX_TAGS = 50
 
 
+TARGET_KEYS = ("region", "subscriptionId", "resourceGroup", "copyTags", "addTags", "retention", "backlog")
+RETENTION_KEYS = ("keepLast", "keepDays", "whenSourceGone")
+WHEN_SOURCE_GONE = ("keep", "retention")
+BACKLOG_MODES = ("all", "latest")
+MAX_KEEP_LAST = 500  # Azure keeps at most 500 restore points per VM
+MAX_KEEP_DAYS = 3650
+BACKUP_RG_PREFIX = "azurebackuprg_"  # Azure Backup's own resource groups: never a source unless named
+
 SWEEP_CHUNK = 100  # explicit collections per sweep unit (one short activity each)
 
 
@@ -68,6 +76,8 @@ class TargetRule:
     resource_group: str  # template
     copy_tags: tuple[str, ...] = ()
     add_tags: tuple[tuple[str, str], ...] = ()
+    retention: dict[str, Any] | None = None  # replication.retention.RetentionRule as JSON
+    backlog: str = "all"  # "all": every restore point in order; "latest": only the newest pending one
 
 
 @dataclass(frozen=True)
@@ -91,9 +101,12 @@ class Policy:
         except InvalidResourceId:
             return False
         sub, group = ref.subscription_id.lower(), ref.resource_group.lower()
-        return (
-            normalize(ref.id) in self.collections or sub in self.subscriptions or (sub, group) in self.resource_groups
-        )
+        if normalize(ref.id) in self.collections or (sub, group) in self.resource_groups:
+            return True
+        # Azure Backup keeps its own restore point collections in AzureBackupRG_* groups: they are
+        # Backup's to manage, so a subscription-wide scope never makes them sources; naming the
+        # collection (or its resource group) does.
+        return sub in self.subscriptions and not group.startswith(BACKUP_RG_PREFIX)
 
     def covers_location_without(self, collection_id: str) -> bool:
         """In scope through a subscription or resource group, i.e. without being listed by id."""
@@ -104,6 +117,11 @@ class Policy:
     def scope_reason(self, collection: CollectionInfo) -> str | None:
         """None if the collection is a source under this policy, else why not."""
         if not self.covers_location(collection["id"]):
+            if self.covers_location_without(collection["id"]):
+                return (
+                    "the collection is in an Azure Backup resource group (AzureBackupRG_*); "
+                    "name it in sources.collections to replicate it"
+                )
             return "the collection is outside the policy's source scope"
         if is_collection_id(collection.get("sourceId")):
             return "the collection is itself a copy (its source is a restore point collection)"
@@ -134,6 +152,10 @@ class Policy:
             target_tags.update(dict(rule.add_tags))
             if target_tags:
                 target["tags"] = target_tags
+            if rule.retention:
+                target["retention"] = dict(rule.retention)
+            if rule.backlog != "all":
+                target["backlog"] = rule.backlog
             out.append(target)
         return out
 
@@ -203,76 +225,160 @@ def _tags(value: Any, field: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(value.items()))
 
 
+class PolicyErrors(ValidationError):
+    """Every problem of a policy document at once (the deploy hook prints them all); ``field`` and the
+    message are the first one's, so callers that show one error show the first."""
+
+    def __init__(self, errors: list[ValidationError]) -> None:
+        super().__init__(errors[0].field, errors[0].message)
+        self.errors = errors
+
+
+class _Errors:
+    def __init__(self) -> None:
+        self.found: list[ValidationError] = []
+
+    def add(self, field: str, message: str) -> None:
+        self.found.append(ValidationError(field, message))
+
+    def unknown(self, data: dict[str, Any], allowed: set[str], prefix: str) -> None:
+        for key in sorted(set(data) - allowed, key=str):
+            name = key if key else '""'
+            self.add(f"{prefix}.{name}" if prefix else name, "unknown key")
+
+
+def _retention(value: Any, field: str, errors: _Errors) -> dict[str, Any] | None:
+    """``{"keepLast": N, "keepDays": D, "whenSourceGone": "keep"|"retention"}`` (replication.retention)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        errors.add(field, "expected an object with keepLast and/or keepDays")
+        return None
+    errors.unknown(value, set(RETENTION_KEYS), field)
+    out: dict[str, Any] = {}
+    for key, low, high in (("keepLast", 1, MAX_KEEP_LAST), ("keepDays", 1, MAX_KEEP_DAYS)):
+        n = value.get(key)
+        if n is None:
+            continue
+        if not isinstance(n, int) or isinstance(n, bool) or not low <= n <= high:
+            errors.add(f"{field}.{key}", f"a whole number from {low} to {high}")
+        else:
+            out[key] = n
+    if "keepLast" not in value and "keepDays" not in value:
+        errors.add(field, "give keepLast, keepDays or both (a copy is kept if either keeps it)")
+    gone = value.get("whenSourceGone", "keep")
+    if gone not in WHEN_SOURCE_GONE:
+        errors.add(f"{field}.whenSourceGone", f"{gone!r} is not one of {list(WHEN_SOURCE_GONE)}")
+    else:
+        out["whenSourceGone"] = gone
+    return out
+
+
+def policy_errors(data: Any) -> list[ValidationError]:
+    """Every problem of a policy document, each naming its field; empty when it is valid."""
+    try:
+        parse_policy(data)
+    except PolicyErrors as error:
+        return list(error.errors)
+    except ValidationError as error:
+        return [error]
+    return []
+
+
 def parse_policy(data: Any) -> Policy:
-    """Validate a policy document; every error names the field and the problem."""
+    """Validate a policy document; every error names the field and the problem. All problems are
+    collected (``PolicyErrors.errors``); the exception's own field and message are the first one's."""
+    errors = _Errors()
+
+    def guard(default: Any, work: Any, *args: Any) -> Any:
+        try:
+            return work(*args)
+        except ValidationError as error:
+            errors.found.append(error)
+            return default
+
     if not isinstance(data, dict):
         raise ValidationError("policy", "expected a JSON object")
-    unknown = sorted(set(data) - {"sources", "targets", "maxAttempts", "description"})
-    if unknown:
-        raise ValidationError(unknown[0] or '""', "unknown field")
+    errors.unknown(data, {"sources", "targets", "maxAttempts", "description"}, "")
     sources = data.get("sources")
+    subscriptions: set[str] = set()
+    groups: set[tuple[str, str]] = set()
+    collections: set[str] = set()
+    tags: tuple[tuple[str, str], ...] = ()
     if not isinstance(sources, dict):
-        raise ValidationError("sources", "required: an object with subscriptions, resourceGroups, collections, tags")
-    unknown = sorted(set(sources) - {"subscriptions", "resourceGroups", "collections", "tags"})
-    if unknown:
-        raise ValidationError(f"sources.{unknown[0]}", "unknown field")
-    subscriptions = set()
-    for i, sub in enumerate(_string_list(sources, "subscriptions", "sources.subscriptions")):
-        subscriptions.add(checked(f"sources.subscriptions[{i}]", check_subscription_id, sub).lower())
-    groups = set()
-    for i, rg in enumerate(_string_list(sources, "resourceGroups", "sources.resourceGroups")):
-        match = _RG_ID.match(rg.strip())
-        if not match:
-            raise ValidationError(
-                f"sources.resourceGroups[{i}]", f"'{rg}' is not /subscriptions/<id>/resourceGroups/<name>"
-            )
-        checked(f"sources.resourceGroups[{i}]", check_subscription_id, match.group(1))
-        checked(f"sources.resourceGroups[{i}]", check_resource_group, match.group(2))
-        groups.add((match.group(1).lower(), match.group(2).lower()))
-    collections = set()
-    for i, cid in enumerate(_string_list(sources, "collections", "sources.collections")):
-        collections.add(normalize(checked(f"sources.collections[{i}]", parse_collection_id, cid).id))
-    if not (subscriptions or groups or collections):
-        raise ValidationError("sources", "name at least one subscription, resource group or collection")
-    tags = _tags(sources.get("tags", {}), "sources.tags")
+        errors.add("sources", "required: an object with subscriptions, resourceGroups, collections, tags")
+    else:
+        errors.unknown(sources, {"subscriptions", "resourceGroups", "collections", "tags"}, "sources")
+        for i, sub in enumerate(guard([], _string_list, sources, "subscriptions", "sources.subscriptions")):
+            checked_sub = guard(None, checked, f"sources.subscriptions[{i}]", check_subscription_id, sub)
+            if checked_sub:
+                subscriptions.add(checked_sub.lower())
+        for i, rg in enumerate(guard([], _string_list, sources, "resourceGroups", "sources.resourceGroups")):
+            match = _RG_ID.match(rg.strip())
+            if not match:
+                errors.add(f"sources.resourceGroups[{i}]", f"'{rg}' is not /subscriptions/<id>/resourceGroups/<name>")
+                continue
+            ok_sub = guard(None, checked, f"sources.resourceGroups[{i}]", check_subscription_id, match.group(1))
+            ok_rg = guard(None, checked, f"sources.resourceGroups[{i}]", check_resource_group, match.group(2))
+            if ok_sub and ok_rg:
+                groups.add((match.group(1).lower(), match.group(2).lower()))
+        for i, cid in enumerate(guard([], _string_list, sources, "collections", "sources.collections")):
+            ref = guard(None, checked, f"sources.collections[{i}]", parse_collection_id, cid)
+            if ref is not None:
+                collections.add(normalize(ref.id))
+        if not (subscriptions or groups or collections) and not errors.found:
+            errors.add("sources", "name at least one subscription, resource group or collection")
+        tags = guard((), _tags, sources.get("tags", {}), "sources.tags")
 
     targets_data = data.get("targets")
-    if not isinstance(targets_data, list) or not targets_data:
-        raise ValidationError("targets", "required: a non-empty list")
-    if len(targets_data) > MAX_TARGETS:
-        raise ValidationError("targets", f"at most {MAX_TARGETS} targets")
     rules: list[TargetRule] = []
+    if not isinstance(targets_data, list) or not targets_data:
+        errors.add("targets", "required: a non-empty list")
+        targets_data = []
+    elif len(targets_data) > MAX_TARGETS:
+        errors.add("targets", f"at most {MAX_TARGETS} targets")
+        targets_data = []
     seen: set[str] = set()
     for i, t in enumerate(targets_data):
         field = f"targets[{i}]"
         if not isinstance(t, dict):
-            raise ValidationError(field, "expected an object")
-        extra = sorted(set(t) - {"region", "subscriptionId", "resourceGroup", "copyTags", "addTags"})
-        if extra:
-            raise ValidationError(f"{field}.{extra[0]}", "unknown field")
+            errors.add(field, "expected an object")
+            continue
+        before = len(errors.found)
+        errors.unknown(t, set(TARGET_KEYS), field)
         region = t.get("region")
         if not isinstance(region, str) or not is_region(region):
-            raise ValidationError(f"{field}.region", f"{region!r} is not an Azure region")
-        region = normalize_region(region)
-        if region in seen:
-            raise ValidationError(f"{field}.region", f"'{region}' is listed twice")
-        seen.add(region)
-        subscription = _check_template(f"{field}.subscriptionId", t.get("subscriptionId", "{sourceSubscriptionId}"))
-        if "{" not in subscription:
-            checked(f"{field}.subscriptionId", check_subscription_id, subscription)
-        group = _check_template(f"{field}.resourceGroup", t.get("resourceGroup"))
-        if "{" not in group:
-            checked(f"{field}.resourceGroup", check_resource_group, group)
-        copy_tags = _string_list(t, "copyTags", f"{field}.copyTags")
-        rules.append(
-            TargetRule(region, subscription, group, tuple(copy_tags), _tags(t.get("addTags", {}), f"{field}.addTags"))
+            errors.add(f"{field}.region", f"{region!r} is not an Azure region")
+            region = ""
+        else:
+            region = normalize_region(region)
+            if region in seen:
+                errors.add(f"{field}.region", f"'{region}' is listed twice")
+            seen.add(region)
+        subscription = guard(
+            "", _check_template, f"{field}.subscriptionId", t.get("subscriptionId", "{sourceSubscriptionId}")
         )
+        if subscription and "{" not in subscription:
+            guard(None, checked, f"{field}.subscriptionId", check_subscription_id, subscription)
+        group = guard("", _check_template, f"{field}.resourceGroup", t.get("resourceGroup"))
+        if group and "{" not in group:
+            guard(None, checked, f"{field}.resourceGroup", check_resource_group, group)
+        copy_tags = guard([], _string_list, t, "copyTags", f"{field}.copyTags")
+        add_tags = guard((), _tags, t.get("addTags", {}), f"{field}.addTags")
+        retention = _retention(t.get("retention"), f"{field}.retention", errors)
+        backlog = t.get("backlog", "all")
+        if backlog not in BACKLOG_MODES:
+            errors.add(f"{field}.backlog", f"{backlog!r} is not one of {list(BACKLOG_MODES)}")
+        if len(errors.found) == before:
+            rules.append(TargetRule(region, subscription, group, tuple(copy_tags), add_tags, retention, str(backlog)))
 
     attempts = data.get("maxAttempts")
     if attempts is not None and (
         not isinstance(attempts, int) or isinstance(attempts, bool) or not 1 <= attempts <= 20
     ):
-        raise ValidationError("maxAttempts", "a whole number from 1 to 20")
+        errors.add("maxAttempts", "a whole number from 1 to 20")
+    if errors.found:
+        raise PolicyErrors(errors.found)
     return Policy(
         frozenset(subscriptions), frozenset(groups), frozenset(collections), tags, tuple(rules), attempts, data
     )

@@ -45,6 +45,8 @@ def lane_copies(plan: LanePlan, outcomes: dict[str, dict[str, Any]] | None = Non
         if c.reason:
             row["reason"] = c.reason
         outcome = outcomes.get(normalize(c.source["id"]))
+        if outcome and outcome.get("note"):
+            row["note"] = outcome["note"]  # e.g. the restore point excludes disks: its copies lack them
         if outcome and state in ("succeeded", "failed"):
             row["attempts"] = outcome.get("attempts")
             if state == "failed" and outcome.get("reason"):

@@ -9,9 +9,23 @@ set -eu
 repo_root=$(CDPATH='' cd -- "$(dirname -- "$0")/.." && pwd)
 policy_file=${REPLICATION_POLICY_FILE:-$repo_root/policy.json}
 
-python=$(command -v python3 || command -v python || true)
+# The policy is validated by the app's own validator (replication.policy), so a policy the app would refuse
+# at start-up never deploys. That needs a Python with the app's requirements: REPLICATION_HOOK_PYTHON, else
+# the repository's .venv (`make test` creates it), else python3 / python if they have them.
+python=""
+for candidate in "${REPLICATION_HOOK_PYTHON:-}" "$repo_root/.venv/bin/python" python3 python; do
+  [ -n "$candidate" ] || continue
+  found=$(command -v "$candidate" 2>/dev/null || true)
+  [ -n "$found" ] || continue
+  if "$found" -c 'import azure.mgmt.core' >/dev/null 2>&1; then
+    python=$found
+    break
+  fi
+done
 if [ -z "$python" ]; then
-  echo "preprovision: Python 3 is required to read the policy file" >&2
+  echo "preprovision: validating the policy needs Python 3 with the app's requirements." >&2
+  echo "  Run 'make test' once (creates .venv), or 'pip install -r requirements.txt', or" >&2
+  echo "  point to such a Python with: azd env set REPLICATION_HOOK_PYTHON /path/to/python" >&2
   exit 1
 fi
 if [ ! -f "$policy_file" ]; then
@@ -21,13 +35,24 @@ if [ ! -f "$policy_file" ]; then
   exit 1
 fi
 
-# Compact, validated JSON object (no newlines, so it fits one azd env value).
-policy_json=$("$python" - "$policy_file" <<'PY'
+# Validated with the app's validator (every problem, each naming its field), then compacted to one line.
+policy_json=$(PYTHONPATH="$repo_root${PYTHONPATH:+:$PYTHONPATH}" "$python" - "$policy_file" <<'PY'
 import json, sys
-with open(sys.argv[1], encoding="utf-8") as f:
-    policy = json.load(f)
+from replication.policy import policy_errors
+path = sys.argv[1]
+try:
+    with open(path, encoding="utf-8") as f:
+        policy = json.load(f)
+except (OSError, UnicodeDecodeError, ValueError) as e:
+    sys.exit(f"preprovision: cannot read {path}: {e}")
 if not isinstance(policy, dict):
-    sys.exit(f"preprovision: {sys.argv[1]} must hold a JSON object")
+    sys.exit(f"preprovision: {path} must hold a JSON object")
+errors = policy_errors(policy)
+if errors:
+    print(f"preprovision: {path} is not a valid replication policy ({len(errors)} problem(s)):", file=sys.stderr)
+    for error in errors:
+        print(f"  {error}", file=sys.stderr)
+    sys.exit(1)
 print(json.dumps(policy, separators=(",", ":"), sort_keys=True))
 PY
 )

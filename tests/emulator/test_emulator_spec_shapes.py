@@ -1,8 +1,8 @@
 """Every field of every REST spec example response is present in the emulator's response, with the same type.
 
 Excluded, because the examples have them only because their inputs asked for them (instant access and
-excluded disks, which the product does not use and the emulator does not model): ``excludeDisks``,
-``instantAccess``, ``instantAccessDurationMinutes``, ``snapshotAccessState``. Tag names are user data,
+excluded disks, which the emulator renders only when a scenario asks: test_emulator_snapshot_access.py):
+``excludeDisks``, ``instantAccess``, ``instantAccessDurationMinutes``, ``snapshotAccessState``. Tag names are user data,
 so only ``tags`` being an object is checked.
 
 Where recorded traffic contradicts an example, the recording wins and the example field is not required:

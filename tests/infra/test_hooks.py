@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -38,6 +39,8 @@ def stub_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
         "STUB_LOG": str(tmp_path / "calls.log"),
         "HOME": str(tmp_path),
+        # The hook validates the policy with the app's own validator: a Python with the app's requirements.
+        "REPLICATION_HOOK_PYTHON": sys.executable,
     }
     env.update(extra)
     return env
@@ -58,13 +61,24 @@ def calls(tmp_path: Path) -> list[str]:
 SCOPES = json.dumps([{"subscriptionId": SUB_APP, "resourceGroup": "rg-src"}])
 
 
+VALID = {
+    "sources": {"resourceGroups": [f"/subscriptions/{SUB_APP}/resourceGroups/rg-src"]},
+    "targets": [{"region": "westus2", "resourceGroup": "rg-dr"}],
+}
+# Valid, but its scopes cannot be derived (a whole subscription copied to a group named after each source's).
+UNDERIVABLE = {
+    "sources": {"subscriptions": [SUB_APP]},
+    "targets": [{"region": "westus2", "resourceGroup": "{sourceResourceGroup}-dr"}],
+}
+
+
 def test_preprovision_loads_compact_policy(tmp_path: Path) -> None:
     policy = tmp_path / "policy.json"
-    policy.write_text('{\n  "b": [1, 2],\n  "a": "x"\n}\n', encoding="utf-8")
+    policy.write_text(json.dumps(VALID, indent=2) + "\n", encoding="utf-8")
     env = stub_env(tmp_path, REPLICATION_POLICY_FILE=str(policy), SOURCE_SCOPES=SCOPES, TARGET_SCOPES=SCOPES)
     proc = run("preprovision.sh", env)
     assert proc.returncode == 0, proc.stderr
-    assert calls(tmp_path) == ['env set REPLICATION_POLICY {"a":"x","b":[1,2]}']
+    assert calls(tmp_path) == [f"env set REPLICATION_POLICY {json.dumps(VALID, separators=(',', ':'), sort_keys=True)}"]
 
 
 @pytest.mark.parametrize(
@@ -72,11 +86,12 @@ def test_preprovision_loads_compact_policy(tmp_path: Path) -> None:
     [
         (None, SCOPES, "not found"),
         ("[1]", SCOPES, "must hold a JSON object"),
-        ("{", SCOPES, ""),
-        ("{}", "", "could not derive the role scopes"),
-        ("{}", "[]", "non-empty JSON array"),
-        ("{}", '[{"subscriptionId": "nope"}]', "subscriptionId GUID"),
-        ("{}", json.dumps([{"subscriptionId": SUB_APP, "rg": "x"}]), "unknown keys"),
+        ("{", SCOPES, "cannot read"),
+        ("{}", SCOPES, "sources: required"),
+        (json.dumps(UNDERIVABLE), "", "could not derive the role scopes"),
+        (json.dumps(VALID), "[]", "non-empty JSON array"),
+        (json.dumps(VALID), '[{"subscriptionId": "nope"}]', "subscriptionId GUID"),
+        (json.dumps(VALID), json.dumps([{"subscriptionId": SUB_APP, "rg": "x"}]), "unknown keys"),
     ],
 )
 def test_preprovision_rejects_bad_input(tmp_path: Path, policy: str | None, scopes: str, message: str) -> None:
@@ -87,6 +102,44 @@ def test_preprovision_rejects_bad_input(tmp_path: Path, policy: str | None, scop
     proc = run("preprovision.sh", env)
     assert proc.returncode != 0
     assert message in proc.stderr
+
+
+def test_preprovision_validates_the_policy_with_the_apps_validator(tmp_path: Path) -> None:
+    """The issue's example: every problem is reported, each naming its field, and nothing is set."""
+    bad = {
+        "sources": {"resourceGroups": [f"/subscriptions/{SUB_APP}/resourceGroups/rg-src"], "tags": {"replicate": True}},
+        "targets": [
+            {"region": "westus2", "resourceGroup": "rg-dr", "retian": {"keepLast": 7}},
+            {"region": "westus9", "resourceGroup": "rg-dr"},
+        ],
+        "maxAttempts": 99,
+    }
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps(bad), encoding="utf-8")
+    env = stub_env(tmp_path, REPLICATION_POLICY_FILE=str(path), SOURCE_SCOPES=SCOPES, TARGET_SCOPES=SCOPES)
+    proc = run("preprovision.sh", env)
+    assert proc.returncode != 0
+    assert "4 problem(s)" in proc.stderr, proc.stderr
+    for line in (
+        "sources.tags.replicate: tag names are 1-512 characters, values strings of up to 256",
+        "targets[0].retian: unknown key",
+        "targets[1].region: 'westus9' is not an Azure region",
+        "maxAttempts: a whole number from 1 to 20",
+    ):
+        assert line in proc.stderr, proc.stderr
+    assert calls(tmp_path) == []  # nothing reached the azd environment
+
+
+def test_preprovision_needs_a_python_with_the_apps_requirements(tmp_path: Path) -> None:
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps(VALID), encoding="utf-8")
+    env = stub_env(tmp_path, REPLICATION_POLICY_FILE=str(path), SOURCE_SCOPES=SCOPES, TARGET_SCOPES=SCOPES)
+    env["REPLICATION_HOOK_PYTHON"] = ""
+    env["PATH"] = env["PATH"].split(os.pathsep)[0]  # only the stubs: no python3 at all
+    proc = run("preprovision.sh", env)
+    assert proc.returncode != 0
+    assert "needs Python 3 with the app's requirements" in proc.stderr
+    assert calls(tmp_path) == []
 
 
 def load_derive() -> ModuleType:

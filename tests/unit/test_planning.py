@@ -207,3 +207,44 @@ def test_never_same_region_never_copy_of_copy(case, region):
     points, _copies, given_up = case
     assert plan_lane(source(*points), None, region, given_up).next is None
     assert plan_lane(source(*points, source_id=TGT), None, "westus2", given_up).next is None
+
+
+def target_with(*copies: dict) -> dict:
+    return {
+        "id": TGT,
+        "name": "vm1-rpc-westus2",
+        "location": "westus2",
+        "sourceId": SRC,
+        "tags": {},
+        "restorePoints": list(copies),
+    }
+
+
+def test_backlog_latest_copies_the_newest_and_says_why_older_ones_are_skipped():
+    done = frozenset({normalize(f"{SRC}/restorePoints/rp1")})
+    plan = plan_lane(
+        source(rp(1), rp(2), rp(3), rp(4)), target_with(copy_of(1)), "westus2", confirmed=done, backlog="latest"
+    )
+    assert plan.next is not None and plan.next.kind is ActionKind.COPY and plan.next.source["name"] == "rp4"
+    skipped = [c for c in plan.copies if c.state is CopyState.OUT_OF_ORDER]
+    assert [c.source["name"] for c in skipped] == ["rp2", "rp3"]
+    assert all("backlog policy 'latest'" in (c.reason or "") and "never copies" in (c.reason or "") for c in skipped)
+    # "all" (the default) copies every one in order.
+    every = plan_lane(source(rp(1), rp(2), rp(3)), target_with(copy_of(1)), "westus2", confirmed=done)
+    assert every.next.source["name"] == "rp2"
+    # The newest still being created is waited for; the older pending ones are skipped meanwhile.
+    waiting = plan_lane(source(rp(1), rp(2), rp(3, "Creating")), None, "westus2", backlog="latest")
+    assert waiting.next.kind is ActionKind.WAIT and waiting.count(CopyState.OUT_OF_ORDER) == 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["Succeeded", "Creating", "Failed"]), min_size=1, max_size=12), st.integers(0, 12))
+def test_backlog_latest_never_copies_other_than_the_newest_pending(states, copied):
+    points = [rp(i, s) for i, s in enumerate(states)]
+    copies = [copy_of(i) for i in range(min(copied, len(points)))]
+    plan = plan_lane(source(*points), target_with(*copies), "westus2", backlog="latest")
+    pending = [c for c in plan.copies if c.state in (CopyState.PENDING, CopyState.WAITING)]
+    assert len(pending) <= 1
+    if plan.next is not None and plan.next.kind is ActionKind.COPY:
+        newer = [p for p in points if p["timeCreated"] > plan.next.source["timeCreated"]]
+        assert all(p["provisioningState"] != "Succeeded" for p in newer)

@@ -172,3 +172,70 @@ def test_sweep_units_list_each_place_once():
     assert units[:2] == [{"subscriptionId": OTHER}, {"subscriptionId": SUB, "resourceGroup": "rg-app"}]
     explicit = [u["collectionIds"] for u in units[2:]]
     assert [len(chunk) for chunk in explicit] == [100, 50]  # the one inside OTHER is listed with its subscription
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"retian": 1}, "targets[0].retian"),
+        ({"retention": {"keepLast": 7, "keepLsat": 3}}, "targets[0].retention.keepLsat"),
+        ({"retention": {"keepLast": 0}}, "targets[0].retention.keepLast"),
+        ({"retention": {"keepDays": True}}, "targets[0].retention.keepDays"),
+        ({"retention": {"whenSourceGone": "keep"}}, "targets[0].retention"),
+        ({"retention": {"keepLast": 2, "whenSourceGone": "delete"}}, "targets[0].retention.whenSourceGone"),
+        ({"retention": []}, "targets[0].retention"),
+        ({"backlog": "newest"}, "targets[0].backlog"),
+    ],
+)
+def test_target_options_and_unknown_keys_name_the_field(change, field):
+    doc = {**GOOD, "targets": [{**GOOD["targets"][0], **change}]}
+    with pytest.raises(ValidationError) as error:
+        parse_policy(doc)
+    assert error.value.field == field, str(error.value)
+    if field.endswith(("retian", "keepLsat")):
+        assert str(error.value) == f"{field}: unknown key"
+
+
+def test_every_problem_is_reported_at_once():
+    from replication.policy import policy_errors
+
+    doc = {
+        **GOOD,
+        "sources": {**GOOD["sources"], "tags": {"replicate": True}, "colections": []},
+        "targets": [{**GOOD["targets"][0], "retian": {}}, {"region": "westus9", "resourceGroup": "rg"}],
+        "maxAttempts": 99,
+    }
+    fields = [e.field for e in policy_errors(doc)]
+    assert fields == [
+        "sources.colections",
+        "sources.tags.replicate",
+        "targets[0].retian",
+        "targets[1].region",
+        "maxAttempts",
+    ]
+    assert policy_errors(GOOD) == []
+
+
+def test_retention_and_backlog_reach_the_targets():
+    doc = {
+        **GOOD,
+        "targets": [{**GOOD["targets"][0], "retention": {"keepLast": 7, "keepDays": 30}, "backlog": "latest"}],
+    }
+    (target,) = parse_policy(doc).targets_for(collection())
+    assert target["retention"] == {"keepLast": 7, "keepDays": 30, "whenSourceGone": "keep"}
+    assert target["backlog"] == "latest"
+    assert "retention" not in parse_policy(GOOD).targets_for(collection())[0]
+
+
+def test_azure_backup_resource_groups_are_sources_only_when_named():
+    by_subscription = parse_policy({**GOOD, "sources": {"subscriptions": [SUB]}})
+    backup = collection(rg="AzureBackupRG_eastus_1", tags={})
+    assert not by_subscription.covers_location(backup["id"])
+    assert "Azure Backup" in (by_subscription.scope_reason(backup) or "")
+    assert by_subscription.scope_reason(collection(rg="rg-other", tags={})) is None
+    named = parse_policy({**GOOD, "sources": {"subscriptions": [SUB], "collections": [backup["id"]]}})
+    assert named.scope_reason(backup) is None
+    by_group = parse_policy(
+        {**GOOD, "sources": {"resourceGroups": [f"/subscriptions/{SUB}/resourceGroups/AzureBackupRG_eastus_1"]}}
+    )
+    assert by_group.scope_reason(backup) is None
