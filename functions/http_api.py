@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -232,6 +233,9 @@ async def _lane_view(lane: dict[str, Any], lane_input: Any) -> dict[str, Any] | 
             learnt.get("refused") or [],
             {normalize(r["sourceRestorePointId"]): r for r in recent},
             rows=True,
+            retention=spec_lane.get("retention"),
+            backlog=spec_lane.get("backlog") or "all",
+            now=datetime.now(UTC).isoformat(),
         )
     except arm.ArmFailure as failure:
         return f"could not read the lane from Azure now: {failure.kind}"
