@@ -68,6 +68,7 @@ class TargetRule:
     resource_group: str  # template
     copy_tags: tuple[str, ...] = ()
     add_tags: tuple[tuple[str, str], ...] = ()
+    rpo_hours: float | None = None  # recovery point objective of this region (protection report, alerts)
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,13 @@ class Policy:
                 raise OutOfScope(field, f"'{wanted}' is not where the policy puts these copies")
         return chosen
 
+    def rpo_hours(self, region: str, default: float) -> float:
+        """The recovery point objective of a target region (``targets[].rpoHours``), else ``default``."""
+        for rule in self.targets:
+            if rule.region == normalize_region(region) and rule.rpo_hours is not None:
+                return rule.rpo_hours
+        return default
+
     def sweep_units(self) -> list[dict[str, Any]]:
         """What a sweep lists: whole subscriptions, resource groups not inside them, explicit collections."""
         units: list[dict[str, Any]] = [{"subscriptionId": s} for s in sorted(self.subscriptions)]
@@ -247,7 +255,7 @@ def parse_policy(data: Any) -> Policy:
         field = f"targets[{i}]"
         if not isinstance(t, dict):
             raise ValidationError(field, "expected an object")
-        extra = sorted(set(t) - {"region", "subscriptionId", "resourceGroup", "copyTags", "addTags"})
+        extra = sorted(set(t) - {"region", "subscriptionId", "resourceGroup", "copyTags", "addTags", "rpoHours"})
         if extra:
             raise ValidationError(f"{field}.{extra[0]}", "unknown field")
         region = t.get("region")
@@ -264,8 +272,12 @@ def parse_policy(data: Any) -> Policy:
         if "{" not in group:
             checked(f"{field}.resourceGroup", check_resource_group, group)
         copy_tags = _string_list(t, "copyTags", f"{field}.copyTags")
+        rpo = t.get("rpoHours")
+        if rpo is not None and (not isinstance(rpo, int | float) or isinstance(rpo, bool) or not 0.25 <= rpo <= 8760):
+            raise ValidationError(f"{field}.rpoHours", "a number of hours from 0.25 to 8760")
+        tags_ = _tags(t.get("addTags", {}), f"{field}.addTags")
         rules.append(
-            TargetRule(region, subscription, group, tuple(copy_tags), _tags(t.get("addTags", {}), f"{field}.addTags"))
+            TargetRule(region, subscription, group, tuple(copy_tags), tags_, None if rpo is None else float(rpo))
         )
 
     attempts = data.get("maxAttempts")
