@@ -215,7 +215,7 @@ def build_report(policy: Policy, settings: ObserveSettings, now: datetime) -> di
         with _lock:
             entry = cache.lanes.get(key)
         if entry is not None and now - entry[0] < ttl:
-            lanes += entry[1]
+            lanes += [domain.aged(row, now) for row in entry[1]]
             continue
         try:
             rows = read_source_lanes(policy, source["id"], budget, cache, now)
@@ -227,7 +227,7 @@ def build_report(policy: Policy, settings: ObserveSettings, now: datetime) -> di
             )
             if entry is not None:
                 stale += 1
-                lanes += [{**row, "stale": True} for row in entry[1]]
+                lanes += [{**domain.aged(row, now), "stale": True, "reason": reason} for row in entry[1]]
             else:
                 lanes += [
                     domain.unknown_lane(

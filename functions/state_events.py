@@ -76,15 +76,20 @@ def publish(events: list[dict[str, Any]]) -> int:
         return 0
     if not endpoint:
         return 0
+    from azure.core.rest import HttpRequest
+
     sent = 0
     try:
         client = _client(endpoint)
         for i in range(0, len(events), BATCH):
             chunk = events[i : i + BATCH]
-            request = client.post(endpoint, headers={"Content-Type": CONTENT_TYPE}, content=json.dumps(chunk))
+            body = json.dumps(chunk).encode("utf-8")
+            request = HttpRequest("POST", endpoint, headers={"Content-Type": CONTENT_TYPE}, content=body)
             response = client.send_request(request)
             if response.status_code != 200:
-                log.warning("event topic refused %d events: HTTP %d", len(chunk), response.status_code)
+                log.warning(
+                    "event topic refused %d events: HTTP %d %s", len(chunk), response.status_code, response.text()[:300]
+                )
                 continue
             sent += len(chunk)
     except Exception as error:  # never fail the caller for a notification

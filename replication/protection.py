@@ -166,6 +166,20 @@ def lane_protection(
     return row
 
 
+def aged(lane: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """A lane read earlier, its RPO measured again at ``now`` (what was read stays what was read: a cached or
+    stale lane still ages, so an outage that stops reads cannot freeze a lane at "protected")."""
+    copy = lane.get("newestUsableCopy")
+    if lane.get("state") == "unknown" or not copy:
+        return dict(lane)
+    represented = parse_time(copy.get("sourceTime"))
+    if represented is None:
+        return dict(lane)
+    age = (now - represented).total_seconds() / 3600
+    met = age <= float(lane["objectiveHours"])
+    return {**lane, "rpoHours": round(age, 2), "objectiveMet": met, "state": "protected" if met else "at-risk"}
+
+
 def _row(point: RestorePointInfo, target_id: str | None, reason: str) -> dict[str, Any]:
     row: dict[str, Any] = {"sourceRestorePointId": point["id"], "name": point["name"], "reason": reason[:MAX_REASON]}
     if target_id:

@@ -183,3 +183,18 @@ def test_rpo_events_only_on_change_and_first_sight_of_a_miss():
     assert events == []
     events, _ = rpo_changes(states, [lane], NOW)
     assert [e["type"] for e in events] == ["RestorePointReplication.RpoObjectiveMet"]
+
+
+def test_a_lane_read_earlier_still_ages():
+    from replication.protection import aged
+
+    lane = {
+        "state": "protected",
+        "objectiveHours": 3.0,
+        "objectiveMet": True,
+        "rpoHours": 0.2,
+        "newestUsableCopy": {"sourceTime": "2026-11-20T08:00:00Z"},
+    }
+    later = aged(lane, NOW)
+    assert later["rpoHours"] == 4.0 and later["objectiveMet"] is False and later["state"] == "at-risk"
+    assert aged({"state": "unknown", "objectiveHours": 3.0}, NOW)["state"] == "unknown"
