@@ -160,7 +160,7 @@ def copy_outcome(payload: dict[str, Any]) -> dict[str, Any]:
     seconds = (now - started["startedAt"]).total_seconds() if started else None
     telemetry.copy_outcome(lane["region"], str(state), seconds)
     telemetry.event(
-        f"copy {state}",
+        {"succeeded": "copy succeeded", "failed": "copy given up"}.get(str(state), f"copy {state}"),
         collection=lane["sourceCollectionId"],
         region=lane["region"],
         instance=payload.get("instanceId"),

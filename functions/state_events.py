@@ -23,6 +23,8 @@ from typing import Any
 from replication.cloudevents import cloud_event, rpo_changes
 from replication.settings import load_arm_settings, load_observe_settings
 
+from . import telemetry
+
 log = logging.getLogger(__name__)
 
 SCOPE = "https://eventgrid.azure.net/.default"
@@ -110,9 +112,10 @@ def rpo_transitions(lanes: list[dict[str, Any]], when: datetime) -> list[dict[st
     with _lock:
         _rpo_states[endpoint] = states
     for event in events:
-        log.info(
-            "RPO objective %s: collection=%s region=%s rpoHours=%s",
-            "met again" if event["type"].endswith("Met") else "missed",
+        line = "RPO objective met again" if event["type"].endswith("Met") else "RPO objective missed"
+        telemetry.log.info(  # under "replication": exported by Azure Monitor, alerted on (infra/modules/alerts.bicep)
+            "%s: collection=%s region=%s rpoHours=%s",
+            line,
             event["source"],
             event["subject"],
             event["data"].get("rpoHours"),
