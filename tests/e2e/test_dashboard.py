@@ -59,7 +59,7 @@ def test_dashboard_matrix_is_coloured_by_rpo_compliance(browser, tmp_path, monke
             page.screenshot(path=str(shot), full_page=True)
             box = page.locator("#matrix td.cell[data-state='protected']").bounding_box()
             red = page.locator("#matrix td.cell[data-state='unprotected']").bounding_box()
-            unauthorised = page.goto(f"{host.url}/api/dashboard")
+            unauthorised = page.request.get(f"{host.url}/api/dashboard")
     finally:
         emu.stop()
     assert cells == {"vm0-rpc": "protected", "vm1-rpc": "unprotected"}, cells
@@ -67,7 +67,7 @@ def test_dashboard_matrix_is_coloured_by_rpo_compliance(browser, tmp_path, monke
     # The screenshot itself: the protected cell is green, the unprotected one red (COLOURS in functions/dashboard.py).
     import png
 
-    width, height, rows, info = png.Reader(filename=str(shot)).asRGBA8()
+    _w, _h, rows, _info = png.Reader(filename=str(shot)).asRGBA8()
     pixels = [bytes(row) for row in rows]
     assert box is not None and red is not None
 
