@@ -286,7 +286,7 @@ async def http_protection(req: func.HttpRequest) -> func.HttpResponse:
     """The protection report (JSON; CSV with ``?format=csv``)."""
     import json
 
-    fmt = (req.params.get("format") or "json").lower()
+    fmt = req.params.get("format", "json")
     if fmt not in ("json", "csv"):
         return _error(400, "InvalidRequest", "format: 'json' or 'csv'", "format")
     try:
