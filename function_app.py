@@ -3,13 +3,15 @@
 import azure.durable_functions as df
 import azure.functions as func
 
-from functions import activities, events, http_api, startup, sweep
+from functions import activities, dashboard, events, http_api, protection, startup, sweep, telemetry
 from orchestrators import copy_restore_point, replicate_collection, replicate_lane
 from orchestrators import sweep as sweep_orchestrator
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 for blueprint in (
     http_api.bp,
+    protection.bp,
+    dashboard.bp,
     events.bp,
     sweep.bp,
     activities.bp,
@@ -21,3 +23,4 @@ for blueprint in (
     app.register_functions(blueprint)
 
 startup.check_settings()
+telemetry.configure()

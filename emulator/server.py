@@ -23,6 +23,7 @@ from aiohttp import web
 from emulator.admin_app import AdminApi
 from emulator.arm_app import ArmFrontDoor
 from emulator.clock import Clock, ScaledClock, VirtualClock, parse_time
+from emulator.eventgrid_topic import EventGridTopics
 from emulator.identity import TokenIssuer, identity_app
 from emulator.scenario import load_scenario
 from emulator.state import EmulatorState
@@ -65,6 +66,7 @@ class EmulatorServers:
     runners: list[web.AppRunner] = field(default_factory=list)
     port: int = 0
     identity_port: int = 0
+    _topics: EventGridTopics | None = None
 
     @classmethod
     def build(
@@ -85,11 +87,19 @@ class EmulatorServers:
         issuer.outage = identity_outage
         return cls(state, issuer, AdminApi(state, issuer, scenario), trustme.CA())
 
+    @property
+    def topics(self) -> EventGridTopics:
+        """Event Grid custom topics (the app's CloudEvents), created on first use."""
+        if self._topics is None:
+            self._topics = EventGridTopics(self.issuer)
+        return self._topics
+
     async def start(self, host: str, port: int, identity_port: int) -> None:
         require_loopback(host)
         front = ArmFrontDoor(self.state, self.issuer)
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.add_routes(self.admin.routes())
+        app.add_routes(self.topics.routes())
         app.router.add_route("*", "/{tail:.*}", front.handle)
         ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.ca.issue_cert(host, "localhost", "127.0.0.1").configure_cert(ssl_context)

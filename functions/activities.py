@@ -16,7 +16,10 @@ from replication import arm
 from replication.ids import InvalidResourceId, parse_collection_id
 from replication.lanes import collection_summary, prune_copy
 from replication.lanes import read_lane as read_and_plan_lane
+from replication.protection import disk_failed
 from replication.source_check import check_source
+
+from . import protection, state_events, telemetry
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
@@ -27,6 +30,8 @@ def _envelope(name: str, work: Callable[[], Any]) -> dict[str, Any]:
         return {"ok": True, "value": work()}
     except arm.ArmFailure as failure:
         log.warning("%s: ARM %s: %s", name, failure.kind, failure)
+        if failure.kind in ("throttled", "copy_quota"):
+            telemetry.throttled(failure.kind, name)
         return {"ok": False, "error": failure.to_json()}
     except InvalidResourceId as error:
         return {
@@ -92,19 +97,94 @@ def ensure_target_collection(payload: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+# Telemetry only: where each copy this process started belongs, and when it started (lost on a restart: the
+# counters then say "unknown" for the region and no duration is recorded).
+_copies: dict[str, dict[str, Any]] = {}
+_COPIES_MAX = 10_000
+
+
 @bp.activity_trigger(input_name="payload")
 def start_copy(payload: dict[str, Any]) -> dict[str, Any]:
     """PUT the target restore point with ``sourceRestorePoint`` (or find it already started)."""
-    return _envelope(
+    result = _envelope(
         "start_copy",
         lambda: arm.start_copy(payload["targetCollectionId"], payload["name"], payload["sourceRestorePointId"]),
     )
+    if result["ok"]:
+        target_id = result["value"]["id"]
+        lane = {"sourceCollectionId": payload.get("sourceCollectionId") or "", "region": payload.get("region") or ""}
+        key = target_id.lower()
+        if key not in _copies:
+            if len(_copies) >= _COPIES_MAX:
+                _copies.clear()
+            _copies[key] = {**lane, "startedAt": protection.utc_now()}
+            telemetry.copy_started(lane["region"] or "unknown")
+            telemetry.event(
+                "copy started", collection=lane["sourceCollectionId"], region=lane["region"], target=target_id
+            )
+            state_events.copy_event(
+                "CopyStarted",
+                lane,
+                protection.utc_now(),
+                sourceRestorePointId=payload["sourceRestorePointId"],
+                targetRestorePointId=target_id,
+            )
+    return result
 
 
 @bp.activity_trigger(input_name="payload")
 def get_copy_status(payload: dict[str, Any]) -> dict[str, Any]:
     """The copy's ``$expand=instanceView``, reduced to provisioning state and per-disk progress."""
-    return _envelope("get_copy_status", lambda: arm.observe_copy(payload["restorePointId"]))
+    result = _envelope("get_copy_status", lambda: arm.observe_copy(payload["restorePointId"]))
+    seen = result.get("value") if result["ok"] else None
+    if seen and (
+        seen["provisioningState"].lower() == "failed" or any(disk_failed(d["code"], d["level"]) for d in seen["disks"])
+    ):
+        lane = _copies.pop(seen["id"].lower(), None) or {"sourceCollectionId": "", "region": "unknown"}
+        telemetry.copy_failed(lane["region"])
+        telemetry.event("copy attempt failed", collection=lane["sourceCollectionId"], region=lane["region"])
+        state_events.copy_event(
+            "CopyFailed",
+            lane,
+            protection.utc_now(),
+            targetRestorePointId=seen["id"],
+            sourceRestorePointId=seen["sourceRestorePointId"],
+            reason="a disk restore point failed to copy",
+        )
+    return result
+
+
+@bp.activity_trigger(input_name="payload")
+def copy_outcome(payload: dict[str, Any]) -> dict[str, Any]:
+    """Telemetry and events for one copy orchestration's outcome (called by the lane, safe to run twice)."""
+    lane, result = payload["lane"], payload["result"]
+    state = result.get("state")
+    started = _copies.pop(str(result.get("targetRestorePointId") or "").lower(), None)
+    now = protection.utc_now()
+    seconds = (now - started["startedAt"]).total_seconds() if started else None
+    telemetry.copy_outcome(lane["region"], str(state), seconds)
+    telemetry.event(
+        {"succeeded": "copy succeeded", "failed": "copy given up"}.get(str(state), f"copy {state}"),
+        collection=lane["sourceCollectionId"],
+        region=lane["region"],
+        instance=payload.get("instanceId"),
+        attempts=result.get("attempts"),
+        reason=result.get("reason"),
+    )
+    kind = {"succeeded": "CopySucceeded", "failed": "CopyGivenUp"}.get(str(state))
+    if kind:
+        state_events.copy_event(
+            kind,
+            lane,
+            now,
+            sourceRestorePointId=result.get("sourceRestorePointId"),
+            targetRestorePointId=result.get("targetRestorePointId"),
+            attempts=result.get("attempts"),
+            reason=result.get("reason"),
+            instanceId=payload.get("instanceId"),
+            durationSeconds=None if seconds is None else round(seconds),
+        )
+    return {"ok": True, "value": None}
 
 
 @bp.activity_trigger(input_name="payload")

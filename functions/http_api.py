@@ -29,7 +29,7 @@ from replication.settings import SettingsError, load_copy_settings
 from replication.status import progress_document
 
 from .starter import ensure_replication, orchestration_input, status_dict
-from .sweep import start_sweep
+from .sweep import SWEEP_INSTANCE, start_sweep
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
@@ -188,6 +188,8 @@ async def http_list_replications(req: func.HttpRequest, client: df.DurableOrches
 async def http_get_replication(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """Progress of one replication: per lane, per copy (state, attempts, reason), per disk percent."""
     instance_id = req.route_params.get("instanceId", "")
+    if instance_id == SWEEP_INSTANCE:
+        return await _sweep_status(client)
     if not _INSTANCE_ID.match(instance_id):
         return ApiError(404, "NotFound", "no replication with that id", "instanceId").response()
     collection = status_dict(await client.get_status(instance_id))
@@ -211,6 +213,30 @@ async def http_get_replication(req: func.HttpRequest, client: df.DurableOrchestr
                 copies[current["instanceId"]] = copy
         views[lane["instanceId"]] = await _lane_view(lane, getattr(raw, "input_", None))
     return _json(200, progress_document(collection, lanes, copies, views))
+
+
+async def _sweep_status(client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """The sweep's own status: where it is in the policy's scope, its counts and errors."""
+    sweep = status_dict(await client.get_status(SWEEP_INSTANCE))
+    if sweep is None:
+        return ApiError(404, "NotFound", "the sweep has not run yet", "instanceId").response()
+    custom = sweep.get("customStatus") or {}
+    output = sweep.get("output") if isinstance(sweep.get("output"), dict) else {}
+    done = sweep["runtimeStatus"] == "Completed"
+    return _json(
+        200,
+        {
+            "instanceId": SWEEP_INSTANCE,
+            "runtimeStatus": sweep["runtimeStatus"],
+            "state": (output or custom).get("state") or ("done" if done else "running"),
+            "unit": custom.get("unit"),
+            "units": custom.get("units"),
+            "stats": (output or custom).get("stats") or {},
+            "errors": (output or custom).get("errors") or [],
+            "createdTime": sweep["createdTime"],
+            "lastUpdatedTime": sweep["lastUpdatedTime"],
+        },
+    )
 
 
 async def _lane_view(lane: dict[str, Any], lane_input: Any) -> dict[str, Any] | str:

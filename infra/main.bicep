@@ -35,6 +35,15 @@ param targetScopes array
 @description('NCRONTAB schedule of the timer sweep (app setting SWEEP_SCHEDULE).')
 param sweepSchedule string = '0 0 */6 * * *'
 
+@description('NCRONTAB schedule of the protection check (app setting PROTECTION_SCHEDULE): RPO gauge, RPO events.')
+param protectionSchedule string = '0 */15 * * * *'
+
+@description('E-mail address the alerts go to (action group). Empty: no alerts are created.')
+param alertEmail string = ''
+
+@description('Create an Event Grid custom topic for the app\'s state-change CloudEvents (EVENTGRID_TOPIC_ENDPOINT).')
+param eventsTopic bool = false
+
 @description('Optional MAX_COPY_ATTEMPTS app setting; empty leaves the default in code.')
 param maxCopyAttempts string = ''
 
@@ -152,7 +161,19 @@ var pollMaxIntervalSetting = empty(pollMaxIntervalMinutes) ? [] : [
     value: pollMaxIntervalMinutes
   }
 ]
-var optionalAppSettings = concat(maxCopyAttemptsSetting, onCopyFailureSetting, pollMaxIntervalSetting)
+var eventsTopicSetting = eventsTopic ? [
+  {
+    name: 'EVENTGRID_TOPIC_ENDPOINT'
+    value: eventsTopicModule.outputs.endpoint
+  }
+] : []
+var protectionScheduleSetting = [
+  {
+    name: 'PROTECTION_SCHEDULE'
+    value: protectionSchedule
+  }
+]
+var optionalAppSettings = concat(maxCopyAttemptsSetting, onCopyFailureSetting, pollMaxIntervalSetting, eventsTopicSetting, protectionScheduleSetting)
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: !empty(resourceGroupName) ? resourceGroupName : 'rg-${environmentName}'
@@ -256,6 +277,32 @@ module functionApp 'modules/functionapp.bicep' = {
   ]
 }
 
+module eventsTopicModule 'modules/events-topic.bicep' = if (eventsTopic) {
+  name: 'events-topic'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    topicName: 'evgt-rpr-${resourceToken}'
+    appPrincipalId: identity.outputs.appPrincipalId
+  }
+}
+
+module alerts 'modules/alerts.bicep' = if (!empty(alertEmail)) {
+  name: 'alerts'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    namePrefix: 'rpr-${resourceToken}'
+    alertEmail: alertEmail
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    logAnalyticsId: monitoring.outputs.logAnalyticsId
+    storageAccountName: storage.outputs.name
+    deadLetterContainerName: deadLetterContainerName
+  }
+}
+
 // Custom roles live in the subscription of the first target scope (one of their assignable scopes).
 module restorePointRoles 'modules/restore-point-roles.bicep' = {
   name: 'restore-point-roles-${resourceToken}'
@@ -288,6 +335,8 @@ output EVENTGRID_MAX_DELIVERY_ATTEMPTS int = eventGridMaxDeliveryAttempts
 output EVENTGRID_EVENT_TTL_MINUTES int = eventGridEventTimeToLiveMinutes
 output SOURCE_ROLE_DEFINITION_ID string = restorePointRoles.outputs.sourceRoleDefinitionId
 output TARGET_ROLE_DEFINITION_ID string = restorePointRoles.outputs.targetRoleDefinitionId
+output EVENTGRID_TOPIC_ENDPOINT string = eventsTopic ? eventsTopicModule.outputs.endpoint : ''
+output ALERT_ACTION_GROUP_ID string = !empty(alertEmail) ? alerts.outputs.actionGroupId : ''
 output DURABLE_BACKEND string = durableBackend
 output PYTHON_VERSION string = pythonVersion
 output DTS_SCHEDULER_NAME string = useDts ? durableTaskScheduler.outputs.schedulerName : ''

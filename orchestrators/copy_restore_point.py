@@ -102,6 +102,7 @@ def copy_restore_point(context: df.DurableOrchestrationContext) -> Generator[Any
                 "targetCollectionId": lane["targetCollectionId"],
                 "name": target_id.rsplit("/", 1)[-1],
                 "sourceRestorePointId": source["id"],
+                **{k: lane[k] for k in ("sourceCollectionId", "region")},  # telemetry and events only
             },
             on_wait,
         )

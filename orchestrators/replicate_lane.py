@@ -273,6 +273,9 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
             },
             child_id,
         )
+        yield context.call_activity(
+            "copy_outcome", {"lane": lane, "instanceId": child_id, "result": result}
+        )  # telemetry
         key = normalize(result["sourceRestorePointId"])
         entry = {k: result.get(k) for k in ("sourceRestorePointId", "state", "attempts")}
         if notes:

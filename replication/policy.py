@@ -50,7 +50,7 @@ MAX_TARGETS = 10
 MAX_TAGS = 50
 
 
-TARGET_KEYS = ("region", "subscriptionId", "resourceGroup", "copyTags", "addTags", "retention", "backlog")
+TARGET_KEYS = ("region", "subscriptionId", "resourceGroup", "copyTags", "addTags", "retention", "backlog", "rpoHours")
 RETENTION_KEYS = ("keepLast", "keepDays", "whenSourceGone")
 WHEN_SOURCE_GONE = ("keep", "retention")
 BACKLOG_MODES = ("all", "latest")
@@ -78,6 +78,7 @@ class TargetRule:
     add_tags: tuple[tuple[str, str], ...] = ()
     retention: dict[str, Any] | None = None  # replication.retention.RetentionRule as JSON
     backlog: str = "all"  # "all": every restore point in order; "latest": only the newest pending one
+    rpo_hours: float | None = None  # recovery point objective of this region (protection report, alerts)
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,13 @@ class Policy:
             if tags.get(key.lower()) != value:
                 return f"the collection does not carry the tag {key}={value}"
         return None
+
+    def rpo_hours(self, region: str, default: float) -> float:
+        """The recovery point objective of a target region (``targets[].rpoHours``), else ``default``."""
+        for rule in self.targets:
+            if rule.region == normalize_region(region) and rule.rpo_hours is not None:
+                return rule.rpo_hours
+        return default
 
     def targets_for(self, collection: CollectionInfo) -> list[Target]:
         """Each target with its templates resolved for this source, and the tags its collection gets."""
@@ -369,8 +377,22 @@ def parse_policy(data: Any) -> Policy:
         backlog = t.get("backlog", "all")
         if backlog not in BACKLOG_MODES:
             errors.add(f"{field}.backlog", f"{backlog!r} is not one of {list(BACKLOG_MODES)}")
+        rpo = t.get("rpoHours")
+        if rpo is not None and (not isinstance(rpo, int | float) or isinstance(rpo, bool) or not 0.25 <= rpo <= 8760):
+            errors.add(f"{field}.rpoHours", "a number of hours from 0.25 to 8760")
         if len(errors.found) == before:
-            rules.append(TargetRule(region, subscription, group, tuple(copy_tags), add_tags, retention, str(backlog)))
+            rules.append(
+                TargetRule(
+                    region,
+                    subscription,
+                    group,
+                    tuple(copy_tags),
+                    add_tags,
+                    retention,
+                    str(backlog),
+                    None if rpo is None else float(rpo),
+                )
+            )
 
     attempts = data.get("maxAttempts")
     if attempts is not None and (

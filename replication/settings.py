@@ -85,3 +85,28 @@ def load_copy_settings() -> CopySettings:
         on_failure=on_failure,
         poll_max_interval_seconds=60 * _int_setting("POLL_MAX_INTERVAL_MINUTES", 60, 10, 24 * 60),
     )
+
+
+@dataclass(frozen=True)
+class ObserveSettings:
+    """The protection report, telemetry and state-change events (``functions/protection.py``)."""
+
+    cache_seconds: int  # how long a lane read from Azure is reused by the report
+    max_reads: int  # ARM reads one report may spend; the rest is served from cache or reported unknown
+    topic_endpoint: str  # Event Grid custom topic for CloudEvents; empty: no events
+    http_log_level: str  # azure.core's HTTP logging policy (request and response lines)
+
+
+def load_observe_settings() -> ObserveSettings:
+    level = (_setting("AZURE_SDK_HTTP_LOG_LEVEL", "WARNING") or "WARNING").upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise SettingsError(f"AZURE_SDK_HTTP_LOG_LEVEL: '{level}' is not a logging level")
+    endpoint = _setting("EVENTGRID_TOPIC_ENDPOINT", "") or ""
+    if endpoint and not endpoint.startswith("https://"):
+        raise SettingsError(f"EVENTGRID_TOPIC_ENDPOINT: '{endpoint}' must be an https:// URL")
+    return ObserveSettings(
+        cache_seconds=_int_setting("PROTECTION_CACHE_SECONDS", 300, 0, 3600),
+        max_reads=_int_setting("PROTECTION_MAX_READS", 500, 10, 100_000),
+        topic_endpoint=endpoint,
+        http_log_level=level,
+    )

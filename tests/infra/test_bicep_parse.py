@@ -10,6 +10,8 @@ import pytest
 EXPECTED = {
     "main.bicep",
     "eventgrid.bicep",
+    "modules/alerts.bicep",
+    "modules/events-topic.bicep",
     "modules/app-rbac.bicep",
     "modules/durable-task-scheduler.bicep",
     "modules/functionapp.bicep",

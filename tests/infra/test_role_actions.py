@@ -34,6 +34,8 @@ ALLOWED_BUILTIN_ROLES = {
     "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
     # On the app's own task hub only, and only with DURABLE_BACKEND=dts (tests/infra/test_durable_backend.py).
     "0ad04412-c4d5-4796-b79c-f76d14c8d402": "Durable Task Data Contributor",
+    # On the app's own events topic only, and only with eventsTopic (infra/modules/events-topic.bicep).
+    "d5a91429-5739-47e2-a06b-3470a27159e7": "EventGrid Data Sender",
 }
 DANGEROUS_FRAGMENTS = ("retrieveSasUris", "beginGetAccess", "*")
 
