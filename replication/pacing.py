@@ -24,13 +24,15 @@ calls too (Learn's example shows measured 1238 above allowed 800), so a client t
   window when it was seen and have left it since (Compute's windows slide: Learn's 429 detail reports a window
   with ``startTime``/``endTime``). Calls by anyone else are not known, so they are assumed to stay in the
   window: the estimate is never above what the header allows.
-* **The wait (``retryAfterSeconds``).** After a 429 for the policy: its ``Retry-After``. Otherwise the time
+* **The wait (``retryAfterSeconds``).** After a 429 for the policy: its ``Retry-After`` (once it has passed,
+  calls go again as probes until the next answer's header says more). Otherwise the time
   until enough of this process's own counted calls leave the window to lift the budget above the reserve
   (call time + window - now); if its own calls are too few to do it, the time until the last header's whole
   window has turned over (seen + window - now), by when every call it counted has left. Windows: ``...3Min``
   180 s, ``...30Min`` 1800 s, ``...<n>Hour`` n hours (Learn's 3- and 30-minute policies); the newer names do not
   state one, so 1800 s, the longer documented window (an over-estimate costs a longer wait, never a 429; the
-  next answer's header corrects the count).
+  next answer's header corrects the count). Callers refused earlier hold the slots they were promised, so
+  the next refused caller is told a later time: waiters are spread over the refill, not woken all at once.
 
 The pacer is **process-wide**: every orchestration's activities in one worker share it (one per process,
 like the SDK clients). Scaled-out instances do not share it: each learns from Azure's own headers, which count
@@ -140,6 +142,7 @@ class Budget:
     in_flight: int = 0
     blocked_until: float = 0.0
     calls: deque[float] = field(default_factory=deque)
+    promises: deque[float] = field(default_factory=deque)  # when refused callers were told to come back
 
     def reserve(self) -> int:
         return min(self.limit - 1, max(MIN_RESERVE, math.ceil(self.limit * RESERVE_FRACTION)))
@@ -149,18 +152,31 @@ class Budget:
         return min(self.limit, self.remaining - self.unseen + freed)
 
     def wait(self, now: float) -> float | None:
-        """None if a call may go now, else seconds until the budget should be above its reserve."""
-        if now < self.blocked_until:
-            return self.blocked_until - now
+        """None if a call may go now, else seconds until the budget should be above its reserve.
+
+        Callers already refused and told to come back later hold the slots they were promised, so the next
+        one refused is told a later time: waiters are spread over the refill instead of all waking at once."""
+        if self.promises:
+            self.promises = deque(p for p in self.promises if p > now)
         estimate = self.estimate(now)
         reserve = self.reserve()
-        if estimate > reserve:
-            return None
-        need = reserve - estimate + 1
+        if now < self.blocked_until:  # Compute said when (a 429's Retry-After): that, spread over the waiters
+            seconds = self.blocked_until - now + len(self.promises) * self.window / max(1, self.limit - reserve)
+            self.promises.append(now + seconds)
+            return seconds
+        if self.blocked_until > self.seen or estimate > reserve + len(self.promises):
+            return None  # a probe after a 429's Retry-After (no answer since), or room left
+        need = max(1, reserve + len(self.promises) - estimate + 1)
         leaving = sorted(t + self.window - now for t in self.calls if t + self.window > now)
         if len(leaving) >= need:
-            return leaving[need - 1]
-        return self.seen + self.window - now if self.seen + self.window > now else self.window
+            seconds = leaving[need - 1]
+        else:
+            base = max(leaving[-1] if leaving else 0.0, self.seen + self.window - now, 0.0)
+            per_window = max(1, self.limit - reserve)
+            seconds = base + self.window * ((need - len(leaving) - 1) // per_window)
+        seconds = max(seconds, MIN_WAIT_SECONDS)
+        self.promises.append(now + seconds)
+        return seconds
 
 
 @dataclass(frozen=True)
