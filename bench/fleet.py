@@ -135,7 +135,7 @@ def main() -> int:
     policies = {name: {"limit": max(3, round(limit * factor))} for name, limit in SUBSCRIPTION_POLICIES.items()}
     policy = {
         "sources": {"subscriptions": [SUB], "tags": {"replicate": "true"}},
-        "targets": [{"region": r, "subscriptionId": "{sourceSubscriptionId}", "resourceGroup": "rg-dr"} for r in REGIONS],
+        "targets": [{"region": r, "resourceGroup": "rg-dr"} for r in REGIONS],
     }
     counts = Counts()
     counts.install()
