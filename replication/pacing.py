@@ -148,6 +148,8 @@ class Budget:
         return min(self.limit - 1, max(MIN_RESERVE, math.ceil(self.limit * RESERVE_FRACTION)))
 
     def estimate(self, now: float) -> int:
+        if now >= self.seen + self.window:  # every call the last header counted has left the window since
+            return self.limit - sum(1 for t in self.calls if t + self.window > now)
         freed = sum(1 for t in self.calls if self.seen - self.window < t <= self.seen and t + self.window <= now)
         return min(self.limit, self.remaining - self.unseen + freed)
 

@@ -170,3 +170,16 @@ def test_never_lets_a_budget_below_its_reserve_between_headers(seen: list[int], 
         assert let_through <= 1000
     after = pacer.remaining(SUB, "PutRestorePointSubscriptionMaximum", "westus2")
     assert after is not None and after >= min(2, budget_before)
+
+
+def test_an_observation_older_than_its_window_no_longer_holds_calls_back():
+    """A budget seen spent by others' calls (none of them this process's) is free again a window later."""
+    clock = Clock()
+    pacer = Pacer(clock)
+    learn_region(pacer, RPC)
+    pacer.after("PUT", RP, 201, put_header(5, 149), [])
+    pacer.after("PUT", RP, 201, put_header(5, 0), [])
+    refusal, _ = pacer.before("PUT", RP)
+    assert refusal is not None and refusal.seconds <= 1800
+    clock.now += 1801
+    assert pacer.before("PUT", RP)[0] is None
