@@ -120,6 +120,14 @@ class _PacingPolicy(SansIOHTTPPolicy[Any, Any]):
 
     def on_request(self, request: PipelineRequest[Any]) -> None:
         http = request.http_request
+        if http.method == "PUT" and pacing.call_class(http.method, http.url) == "PUT collection":
+            try:  # a collection being created: its region is in the body, not yet in any answer
+                raw = getattr(http, "content", None) or getattr(http, "data", None)
+                location = json.loads(raw).get("location") if raw else None
+            except (ValueError, TypeError, AttributeError):
+                location = None
+            if isinstance(location, str):
+                PACER.learn_region(http.url, location)
         refusal, counted = PACER.before(http.method, http.url)
         if refusal is not None and pacing_enabled():
             raise ArmFailure("throttled", refusal.message(), None, "PacedByApp", refusal.seconds)

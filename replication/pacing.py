@@ -166,9 +166,9 @@ class Budget:
             seconds = self.blocked_until - now + len(self.promises) * self.window / max(1, self.limit - reserve)
             self.promises.append(now + seconds)
             return seconds
-        if self.blocked_until > self.seen or estimate > reserve + len(self.promises):
+        if self.blocked_until > self.seen or estimate > reserve:
             return None  # a probe after a 429's Retry-After (no answer since), or room left
-        need = max(1, reserve + len(self.promises) - estimate + 1)
+        need = reserve - estimate + 1 + len(self.promises)
         leaving = sorted(t + self.window - now for t in self.calls if t + self.window > now)
         if len(leaving) >= need:
             seconds = leaving[need - 1]
@@ -302,7 +302,9 @@ class Pacer:
                 key = self._key(url, policy)
                 budget = self._budgets.get(key)
                 if budget is None:
-                    budget = Budget(remaining, now, remaining + 1, window_seconds(policy))
+                    # A first sight in a 429 (remaining 0) says nothing of the limit: take the policy's elsewhere.
+                    limit = max([remaining + 1] + [b.limit for k, b in self._budgets.items() if k.policy == policy])
+                    budget = Budget(remaining, now, limit, window_seconds(policy))
                     self._budgets[key] = budget
                     budget.calls.append(now)  # the call that brought the first header was this process's
                 budget.remaining, budget.seen = remaining, now
@@ -310,6 +312,13 @@ class Pacer:
                 budget.unseen = budget.in_flight  # still in flight: not counted by this header, perhaps
                 if status == 429 and remaining <= 0:
                     budget.blocked_until = max(budget.blocked_until, now + (retry_after or budget.window))
+
+    def learn_region(self, url: str, region: str) -> None:
+        """The region of the collection ``url`` addresses, e.g. from the ``location`` of a PUT that creates it."""
+        collection = collection_of(url)
+        if collection and region:
+            with self._lock:
+                self._regions[collection] = normalize_region(region)
 
     def _learn_regions(self, url: str, body: Any) -> None:
         if not isinstance(body, dict):

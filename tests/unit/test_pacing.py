@@ -183,3 +183,16 @@ def test_an_observation_older_than_its_window_no_longer_holds_calls_back():
     assert refusal is not None and refusal.seconds <= 1800
     clock.now += 1801
     assert pacer.before("PUT", RP)[0] is None
+
+
+def test_a_first_sight_in_a_429_borrows_the_policys_limit_from_another_region():
+    clock = Clock()
+    pacer = Pacer(clock)
+    learn_region(pacer, RPC, "westus2")
+    pacer.learn_region(RPC2, "northeurope")
+    pacer.after("PUT", RP, 201, put_header(5, 149), [])
+    headers = {"x-ms-ratelimit-remaining-resource": "Microsoft.Compute/PutRestorePointSubscriptionMaximum;0"}
+    pacer.after("PUT", RPC2 + "/restorePoints/rp1", 429, headers, [], retry_after=60)
+    budget = pacer._budgets
+    limits = {k.region: b.limit for k, b in budget.items() if k.policy == "PutRestorePointSubscriptionMaximum"}
+    assert limits == {"westus2": 150, "northeurope": 150}
