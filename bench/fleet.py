@@ -92,13 +92,19 @@ def put_bound_seconds(first_copies_per_region: int, limit: int, window: float) -
 def cost_lines(activities_per_copy: float, episodes_per_copy: float, copies_per_vm_month: float) -> list[str]:
     """Flex Consumption on-demand cost per 1,000 VMs per month, from the measured executions per copy.
 
-    Prices (Azure Functions pricing page, https://azure.microsoft.com/pricing/details/functions/, Flex Consumption,
-    on-demand, as listed in 2025-2026; check your region): execution time $0.000026 per GB-s, executions $0.40 per
-    million, monthly free grant 100,000 GB-s and 250,000 executions per subscription (not subtracted below).
+    Prices: the Azure Functions pricing page (https://azure.microsoft.com/pricing/details/functions/, not reachable
+    from here) is the authority; the billing model (on-demand: GB-s of instance memory while executing, plus
+    executions, minus a monthly free grant) is Learn "Estimating consumption-based costs"
+    (https://learn.microsoft.com/azure/azure-functions/functions-consumption-costs). The Flex Consumption on-demand
+    execution-time price $0.000026 per GB-s (East US) is as quoted by modal.com "Azure Functions pricing:
+    Consumption vs. Flex Consumption" (2025-05-22); the per-execution price $0.40 per million is the figure as I
+    know it from the pricing page, not confirmed from here (it is under 2 % of the total either way). The free grant
+    is not subtracted.
     Assumptions: 2,048 MB instance memory (the Bicep's default instance size); every activity and orchestrator
     episode is billed as one execution of 0.5 s (activities are one ARM call or a few, measured ~0.01-0.2 s against
     the emulator; ARM in Azure answers in ~0.1-0.5 s); billing per execution is the on-demand model (no always-ready
-    instances). Not included: the storage account (the task hub's queues and tables: roughly one queue message and
+    instances); executions running at once on one instance share its memory, so summing them is an upper bound
+    on GB-s. Not included: the storage account (the task hub's queues and tables: roughly one queue message and
     a few table transactions per episode and activity) and Application Insights ingestion, priced separately.
     """
     gb = 2.0
@@ -114,8 +120,9 @@ def cost_lines(activities_per_copy: float, episodes_per_copy: float, copies_per_
         f"per copy); at {seconds} s x {gb:.0f} GB each: {executions * seconds * gb:,.0f} GB-s",
         f"  execution time ${compute:,.2f} + executions ${calls:,.2f} = ${compute + calls:,.2f} per month "
         "(before the free grant; storage and Application Insights not included)",
-        "  prices: https://azure.microsoft.com/pricing/details/functions/ (Flex Consumption on-demand: $0.000026/GB-s, "
-        "$0.40 per million executions)",
+        "  prices: https://azure.microsoft.com/pricing/details/functions/ (Flex Consumption on-demand, East US: "
+        "$0.000026/GB-s as quoted by modal.com 2025-05; $0.40 per million executions, unconfirmed here); "
+        "assumptions: 2 GB instances, 0.5 s per execution, no always-ready instances (see bench/fleet.py cost_lines)",
     ]
 
 
