@@ -15,7 +15,10 @@ JSON ?=
 # pytest arguments, e.g. make test PYTEST_ARGS='-m "not slow"'.
 PYTEST_ARGS ?=
 
-.PHONY: venv test demo lint typecheck format bench clean python
+# make dev: emulator + local host + the app on one scaled clock (SCALE simulated seconds per wall second).
+SCALE ?= 60
+
+.PHONY: dev venv test demo lint typecheck format bench clean python
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { sh scripts/find_python.sh $(PY); exit 1; }
@@ -50,5 +53,8 @@ format: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m demo --scenario $(SCENARIO) $(if $(JSON),--json $(JSON),)
 
+dev: $(STAMP)
+	$(BIN)/python -m dev --scale $(SCALE)
+
 clean:
-	rm -rf .venv .venv-3.* .pytest_cache .mypy_cache .ruff_cache .demo
+	rm -rf .venv .venv-3.* .pytest_cache .mypy_cache .ruff_cache .demo .dev

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import threading
 from collections.abc import Callable
@@ -33,10 +34,12 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
-from azure.core.pipeline.policies import RetryPolicy
+from azure.core.pipeline import PipelineRequest, PipelineResponse
+from azure.core.pipeline.policies import RetryPolicy, SansIOHTTPPolicy
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.compute import models as m
 
+from . import pacing
 from .ids import CollectionRef, normalize, parse_collection_id, parse_restore_point_id, same_id
 from .model import ArmError, CollectionInfo, CopyObservation, DiskObservation, ErrorKind, RestorePointInfo
 from .settings import ArmSettings, load_arm_settings
@@ -95,6 +98,66 @@ class _ShortRetryPolicy(RetryPolicy[Any, Any]):
         if retry_after is not None and retry_after > INLINE_RETRY_AFTER_CAP:
             return False
         return bool(super().is_retry(settings, response))
+
+
+# Compute's budgets as this process has seen them, shared by every activity of every orchestration in the
+# worker (``replication/pacing.py``; scaled-out instances each learn from Azure's own headers).
+# ``COMPUTE_PACING=off`` turns the refusals off (the budgets are still read).
+PACER = pacing.Pacer(clock=time)
+_PACING_CONTEXT = "replication_pacing"
+
+
+def pacing_enabled() -> bool:
+    return os.environ.get("COMPUTE_PACING", "on").strip().lower() not in ("off", "0", "false", "no")
+
+
+class _PacingPolicy(SansIOHTTPPolicy[Any, Any]):
+    """Feeds every response's ``x-ms-ratelimit-remaining-resource`` to :data:`PACER`, and refuses a call
+    locally (``throttled``, no ARM call) when it would spend a Compute policy at or below its reserve.
+
+    Placed where azure-core runs per-retry hooks (after the retry and authentication policies), so every
+    attempt is checked and every answer, retried ones included, is read."""
+
+    def on_request(self, request: PipelineRequest[Any]) -> None:
+        http = request.http_request
+        if http.method == "PUT" and pacing.call_class(http.method, http.url) == "PUT collection":
+            try:  # a collection being created: its region is in the body, not yet in any answer
+                raw = getattr(http, "content", None) or getattr(http, "data", None)
+                location = json.loads(raw).get("location") if raw else None
+            except (ValueError, TypeError, AttributeError):
+                location = None
+            if isinstance(location, str):
+                PACER.learn_region(http.url, location)
+        refusal, counted = PACER.before(http.method, http.url)
+        if refusal is not None and pacing_enabled():
+            raise ArmFailure("throttled", refusal.message(), None, "PacedByApp", refusal.seconds)
+        request.context[_PACING_CONTEXT] = counted
+
+    def on_response(self, request: PipelineRequest[Any], response: PipelineResponse[Any, Any]) -> None:
+        http, answer = request.http_request, response.http_response
+        counted = request.context.get(_PACING_CONTEXT) or []
+        request.context[_PACING_CONTEXT] = []
+        body = None
+        kind = pacing.call_class(http.method, http.url)
+        if answer.status_code < 300 and kind.endswith(("collection", "list")):
+            try:
+                body = json.loads(answer.text())
+            except (ValueError, TypeError):
+                body = None
+        retry_after = None
+        if answer.status_code == 429:
+            raw = answer.headers.get("Retry-After")
+            try:
+                retry_after = float(raw) if raw is not None else None
+            except ValueError:
+                retry_after = None
+        PACER.after(http.method, http.url, answer.status_code, answer.headers, counted, retry_after, body)
+
+    def on_exception(self, request: PipelineRequest[Any]) -> None:
+        counted = request.context.get(_PACING_CONTEXT) or []
+        request.context[_PACING_CONTEXT] = []
+        if counted:
+            PACER.after(request.http_request.method, request.http_request.url, 0, {}, counted)
 
 
 _lock = threading.Lock()
@@ -171,6 +234,7 @@ def compute_client(subscription_id: str) -> ComputeManagementClient:
                 base_url=settings.endpoint,
                 credential_scopes=[settings.credential_scope],
                 retry_policy=_ShortRetryPolicy(**ARM_RETRY),
+                custom_hook_policy=_PacingPolicy(),
                 connection_timeout=20,
                 read_timeout=60,
                 **kwargs,
@@ -187,6 +251,7 @@ def reset_clients() -> None:
             client.close()
         _clients.clear()
         _credential = None
+    PACER.reset()
 
 
 # ---- classifying failures ---------------------------------------------------------------------
@@ -438,7 +503,10 @@ def _restore_point_info(rp: dict[str, Any]) -> RestorePointInfo:
     return {
         "id": rp["id"],
         "name": rp["name"],
-        "timeCreated": props.get("timeCreated"),
+        # A copy's own timeCreated is never relied on: recorded copies carry their source's (azure-cli and
+        # azure-sdk-for-net recordings 2021-2023), the VM restore points FAQ says the copy's own. Only the
+        # source's time orders copies (planning.creation_order), so a copy's is not passed on at all.
+        "timeCreated": None if source.get("id") else props.get("timeCreated"),
         "provisioningState": props.get("provisioningState") or "Unknown",
         "sourceRestorePointId": source.get("id"),
     }
@@ -467,7 +535,9 @@ def read_collection(collection_id: str) -> CollectionInfo | None:
         if failure.kind == "not_found":
             return None
         raise
-    return _collection_info(body.as_dict())
+    info = _collection_info(body.as_dict())
+    _learn_group_casing(info["id"])
+    return info
 
 
 def list_collections_page(
@@ -488,7 +558,66 @@ def list_collections_page(
         return (list(page) if page is not None else []), getattr(pager, "continuation_token", None)
 
     items, token = call(first_page)
-    return [_collection_info(c.as_dict()) for c in items], token
+    found = [_collection_info(c.as_dict()) for c in items]
+    if resource_group:
+        for info in found:
+            _learn_group_casing(info["id"])
+    else:
+        found = [_with_canonical_group(info) for info in found]
+    return found, token
+
+
+# ---- one canonical resource group name -------------------------------------------------------
+#
+# ``RestorePointCollections_ListAll`` answers ids with the resource group UPPER-CASED (recorded three times:
+# azure-sdk-for-net CreateRpcAndRestorePoints.json 2021 and 2023, azure-cli test_restore_point_collection.yaml
+# 2025; docs/emulator.md), while a GET, the per-group list and Event Grid's subject carry the created casing.
+# Policy templates (``{sourceResourceGroup}-dr``) and status would then name the target group differently
+# depending on which trigger saw the collection. So ids from the subscription-wide list get the group's
+# created casing back: from a GET or per-group list this process already saw, else from the source VM's id
+# when it names the same group, else from one GET of the collection (cached per group, so one per group).
+_group_casing: dict[tuple[str, str], str] = {}
+
+
+def _group_of(resource_id: str | None) -> tuple[str, str] | None:
+    parts = (resource_id or "").split("/")
+    for i, part in enumerate(parts[:-1]):
+        if part.lower() == "resourcegroups" and i >= 2:
+            return parts[i - 1].lower(), parts[i + 1]
+    return None
+
+
+def _learn_group_casing(resource_id: str | None) -> None:
+    group = _group_of(resource_id)
+    if group is not None:
+        _group_casing.setdefault((group[0], group[1].lower()), group[1])
+
+
+def _replace_group(resource_id: str, group: str) -> str:
+    parts = resource_id.split("/")
+    for i, part in enumerate(parts[:-1]):
+        if part.lower() == "resourcegroups":
+            parts[i + 1] = group
+            break
+    return "/".join(parts)
+
+
+def _with_canonical_group(info: CollectionInfo) -> CollectionInfo:
+    group = _group_of(info["id"])
+    if group is None:
+        return info
+    key = (group[0], group[1].lower())
+    known = _group_casing.get(key)
+    if known is None:
+        source_group = _group_of(info.get("sourceId"))
+        if source_group is not None and source_group[0] == key[0] and source_group[1].lower() == key[1]:
+            known = source_group[1]
+        else:
+            fetched = read_collection(info["id"])
+            known = (_group_of(fetched["id"]) or group)[1] if fetched is not None else None
+        if known is not None:
+            _group_casing[key] = known
+    return {**info, "id": _replace_group(info["id"], known)} if known else info
 
 
 def observe_copy(restore_point_id: str) -> CopyObservation | None:

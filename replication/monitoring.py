@@ -1,8 +1,11 @@
 """When a copy is done, and when to look again.
 
-Azure documents only ``ReplicationState/succeeded``; no in-progress or failure code is documented
-(azure-restore-points.md §1). So: a disk is done when its code is that one; failed when its status
-level is ``Error`` or its code ends in ``/failed``; anything else is still copying. A copy is
+Azure documents only ``ReplicationState/succeeded``; the in-progress code is recorded:
+``{"code": "ReplicationState/replicating", "level": "Info", "displayStatus": "Replicating"}`` on every
+disk and in the aggregate while a copy runs (azure-sdk-for-net ``CreateRpcAndRestorePoints.json``, 2021 and
+2023; azure-restore-points.md §7). No failure code is documented or recorded. So: a disk is done when its code
+is ``succeeded``; copying when it is ``replicating`` (handled by name, not by falling through); failed when its
+level is ``Error`` or its code ends in ``/failed``; any other code is treated as still copying. A copy is
 usable only when every disk succeeded, and has failed as soon as one disk failed (a failed disk
 copy cannot be resumed).
 
@@ -20,6 +23,7 @@ from enum import StrEnum
 from .model import CopyObservation, DiskObservation
 
 SUCCEEDED_CODE = "ReplicationState/succeeded"
+REPLICATING_CODE = "ReplicationState/replicating"  # recorded (NET21, NET23)
 
 FIRST_CHECK_SECONDS = 60.0
 PROGRESS_STEP_SECONDS = 600.0  # Azure refreshes completionPercent about every 10 minutes
@@ -47,7 +51,9 @@ def disk_phase(disk: DiskObservation) -> CopyPhase:
         return CopyPhase.SUCCEEDED
     if (disk.get("level") or "").lower() == "error" or code.endswith("/failed"):
         return CopyPhase.FAILED
-    return CopyPhase.COPYING
+    if code == REPLICATING_CODE.lower():
+        return CopyPhase.COPYING  # the recorded in-progress status, whatever its percent says
+    return CopyPhase.COPYING  # an unknown code: not done, not failed (nothing documents others)
 
 
 def assess(observation: CopyObservation) -> Assessment:

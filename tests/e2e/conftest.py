@@ -170,10 +170,13 @@ def _libraries_on(clock: Any) -> Iterator[None]:
 
     real = cache.time
     cache.time = _ClockTime(clock)  # type: ignore[assignment]
+    # The Compute pacer estimates refills in the time Compute's windows run on (simulated here).
+    arm.PACER.reset(clock=lambda: float(clock.now().timestamp()))
     try:
         yield
     finally:
         cache.time = real
+        arm.PACER.reset(clock=time.time)
 
 
 @contextmanager

@@ -69,3 +69,12 @@ def test_schedule_bounds(elapsed, percent, checks, cap):
         assert elapsed + delay <= COPY_DEADLINE_SECONDS + 1e-6
         if checks > 0 and COPY_DEADLINE_SECONDS - elapsed > PROGRESS_STEP_SECONDS:
             assert delay >= PROGRESS_STEP_SECONDS
+
+
+def test_the_recorded_replicating_status_is_copying_at_any_percent():
+    """``ReplicationState/replicating`` (azure-sdk-for-net CreateRpcAndRestorePoints.json, 2021 and 2023) is
+    the in-progress status, handled by name: 0%, 100% before the code turns, never done, never failed."""
+    for percent in (0, 37, 100, None):
+        verdict = assess(observation("Succeeded", ("ReplicationState/replicating", "Info", percent), OK))
+        assert verdict.phase is CopyPhase.COPYING
+    assert assess(observation("Succeeded", ("ReplicationState/replicating", "Info", 10))).slowest_percent == 10
