@@ -503,10 +503,11 @@ def _restore_point_info(rp: dict[str, Any]) -> RestorePointInfo:
     return {
         "id": rp["id"],
         "name": rp["name"],
-        # A copy's own timeCreated is never relied on: recorded copies carry their source's (azure-cli and
-        # azure-sdk-for-net recordings 2021-2023), the VM restore points FAQ says the copy's own. Only the
-        # source's time orders copies (planning.creation_order), so a copy's is not passed on at all.
-        "timeCreated": None if source.get("id") else props.get("timeCreated"),
+        # A copy's own timeCreated is not relied on where its source is known: recorded copies carry their
+        # source's (azure-cli and azure-sdk-for-net recordings 2021-2023), the VM restore points FAQ says the
+        # copy's own. Consumers take the source restore point's time (planning.creation_order orders sources;
+        # protection and retention look the source up) and fall back to this only when the source is gone.
+        "timeCreated": props.get("timeCreated"),
         "provisioningState": props.get("provisioningState") or "Unknown",
         "sourceRestorePointId": source.get("id"),
     }

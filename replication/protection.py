@@ -72,13 +72,25 @@ def usable(observation: CopyObservation) -> bool:
     return all((d["code"] or "").lower() == SUCCEEDED for d in observation["disks"])
 
 
-def copies_newest_first(target: CollectionInfo | None) -> list[RestorePointInfo]:
+def copies_newest_first(target: CollectionInfo | None, source: CollectionInfo | None = None) -> list[RestorePointInfo]:
     """The target's restore points that may be usable copies (provisioningState Succeeded), newest first:
-    the order in which the entry point reads instance views until it finds a usable one."""
+    the order in which the entry point reads instance views until it finds a usable one. Each copy carries
+    the time of the source restore point it represents (``source_times``)."""
     if target is None:
         return []
-    points = [p for p in target["restorePoints"] if p["provisioningState"].lower() == "succeeded"]
-    return list(reversed(creation_order(points)))
+    times = source_times(source)
+    points = [
+        {**p, "timeCreated": times.get(normalize(p.get("sourceRestorePointId") or ""), p["timeCreated"])}
+        for p in target["restorePoints"]
+        if p["provisioningState"].lower() == "succeeded"
+    ]
+    return list(reversed(creation_order(points)))  # type: ignore[arg-type]
+
+
+def source_times(source: CollectionInfo | None) -> dict[str, str | None]:
+    """Normalised source restore point id -> its timeCreated: the time a copy of it represents (a copy's own
+    time is used only when its source is gone)."""
+    return {normalize(p["id"]): p["timeCreated"] for p in (source or {"restorePoints": []})["restorePoints"]}
 
 
 def lane_protection(
@@ -97,7 +109,7 @@ def lane_protection(
     ordered = creation_order(source["restorePoints"])
     newest_source = ordered[-1] if ordered else None
     usable_copy: RestorePointInfo | None = None
-    for point in copies_newest_first(target):
+    for point in copies_newest_first(target, source):
         seen = observations.get(normalize(point["id"]))
         if seen is not None and usable(seen):
             usable_copy = point
