@@ -3,6 +3,9 @@ lasts, never a lane; a good region never waits for a bad one. Each test prints t
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,29 +50,26 @@ def _start_as_a_trigger_would(host: Any) -> str:
     return instance
 
 
-def _run(scenario: dict[str, Any], tmp_path: Any, regions: tuple[str, ...], **settings: str) -> tuple[Any, ...]:
-    emu = start_emulator(scenario)
-    policy = make_policy(regions)
-    import json
-
-    host_cm = app_host(emu, tmp_path / "h.db", {**QUIET, "REPLICATION_POLICY": json.dumps(policy), **settings})
-    return emu, host_cm
+@contextmanager
+def _run(
+    scenario: dict[str, Any], tmp_path: Any, regions: tuple[str, ...], **settings: str
+) -> Iterator[tuple[Any, Any]]:
+    """The emulator with ``scenario`` and the app replicating to ``regions``, the sweep kept out."""
+    settings = {**QUIET, "REPLICATION_POLICY": json.dumps(make_policy(regions)), **settings}
+    with start_emulator(scenario) as emu, app_host(emu, tmp_path / "h.db", settings) as host:
+        yield emu, host
 
 
 def test_an_outage_of_one_region_among_three_delays_nothing_else(tmp_path, capsys):
     scenario = make_scenario(vms=1, points=2)
     scenario["faults"] = {"regionOutages": [{"region": "northeurope", "from": _at(0), "to": _at(180), "writes": True}]}
-    emu, host_cm = _run(scenario, tmp_path, ("westus2", "northeurope", "southeastasia"))
-    try:
-        with host_cm as host:
-            api = Api(host)
-            instance = api.start(sourceCollectionId=collection_id("vm0-rpc")).json()["id"]
-            host.run_until_idle(timeout=240)
-            lanes = _lane_states(api, instance)
-            good = [_first_copy_start(emu, r) for r in ("westus2", "southeastasia")]
-            bad = _first_copy_start(emu, "northeurope")
-    finally:
-        emu.stop()
+    with _run(scenario, tmp_path, ("westus2", "northeurope", "southeastasia")) as (emu, host):
+        api = Api(host)
+        instance = api.start(sourceCollectionId=collection_id("vm0-rpc")).json()["id"]
+        host.run_until_idle(timeout=240)
+        lanes = _lane_states(api, instance)
+        good = [_first_copy_start(emu, r) for r in ("westus2", "southeastasia")]
+        bad = _first_copy_start(emu, "northeurope")
     assert all(state == ("done", ["succeeded", "succeeded"]) for state in lanes.values()), lanes
     delay = max((g - START).total_seconds() / 60 for g in good if g)
     recovery = (bad - (START + timedelta(minutes=180))).total_seconds() / 60 if bad else None
@@ -88,16 +88,12 @@ def test_a_two_hour_throttle_storm_is_waited_out_never_blocked(tmp_path, capsys)
     writes = ["RestorePointCollections_CreateOrUpdate", "RestorePoints_Create", "RestorePoints_Get"]
     storm = {"from": _at(0), "to": _at(120), "retryAfter": 1800, "operations": writes}
     scenario["faults"] = {"throttleStorms": [storm]}
-    emu, host_cm = _run(scenario, tmp_path, ("westus2",))
-    try:
-        with host_cm as host:
-            api = Api(host)
-            instance = _start_as_a_trigger_would(host)
-            host.run_until_idle(timeout=240)
-            lanes = _lane_states(api, instance)
-            first = _first_copy_start(emu, "westus2")
-    finally:
-        emu.stop()
+    with _run(scenario, tmp_path, ("westus2",)) as (emu, host):
+        api = Api(host)
+        instance = _start_as_a_trigger_would(host)
+        host.run_until_idle(timeout=240)
+        lanes = _lane_states(api, instance)
+        first = _first_copy_start(emu, "westus2")
     assert lanes["westus2"] == ("done", ["succeeded", "succeeded"]), lanes
     after = (first - (START + timedelta(minutes=120))).total_seconds() / 60
     with capsys.disabled():
@@ -108,16 +104,12 @@ def test_a_two_hour_throttle_storm_is_waited_out_never_blocked(tmp_path, capsys)
 def test_an_identity_endpoint_outage_is_waited_out_not_reported_as_forbidden(tmp_path, capsys):
     scenario = make_scenario(vms=1, points=2)
     scenario["faults"] = {"identityOutages": [{"from": _at(0), "to": _at(60), "status": 500}]}
-    emu, host_cm = _run(scenario, tmp_path, ("westus2",))
-    try:
-        with host_cm as host:
-            api = Api(host)
-            instance = _start_as_a_trigger_would(host)
-            host.run_until_idle(timeout=240)
-            doc = api.get(instance).json()
-            first = _first_copy_start(emu, "westus2")
-    finally:
-        emu.stop()
+    with _run(scenario, tmp_path, ("westus2",)) as (emu, host):
+        api = Api(host)
+        instance = _start_as_a_trigger_would(host)
+        host.run_until_idle(timeout=240)
+        doc = api.get(instance).json()
+        first = _first_copy_start(emu, "westus2")
     lane = doc["lanes"][0]
     assert lane["state"] == "done" and [c["state"] for c in lane["copies"]] == ["succeeded", "succeeded"], lane
     after = (first - (START + timedelta(minutes=60))).total_seconds() / 60
@@ -130,20 +122,16 @@ def test_stop_mode_after_a_regions_copies_were_deleted_copies_the_newest(tmp_pat
     """Azure remembers the newest copy of a lane even after it is deleted: the oldest restore point is
     refused as out of order. That is a 'can never be copied' (skipped), not a failure for a person."""
     scenario = make_scenario(vms=1, points=3)
-    emu, host_cm = _run(scenario, tmp_path, ("westus2",), ON_COPY_FAILURE="stop")
-    try:
-        with host_cm as host:
-            api = Api(host)
-            instance = api.start(sourceCollectionId=collection_id("vm0-rpc")).json()["id"]
-            host.run_until_idle(timeout=240)
-            target = target_collection_name(collection_id("vm0-rpc"), "westus2")
-            admin(emu, "POST", "/_emulator/delete", {"id": collection_id(target, "rg-dr"), "restorePointsOnly": True})
-            admin(emu, "POST", "/_emulator/restore-points", {"collectionId": collection_id("vm0-rpc"), "name": "rp9"})
-            assert api.start(sourceCollectionId=collection_id("vm0-rpc")).status_code == 202
-            host.run_until_idle(timeout=240)
-            lane = api.get(instance).json()["lanes"][0]
-    finally:
-        emu.stop()
+    with _run(scenario, tmp_path, ("westus2",), ON_COPY_FAILURE="stop") as (emu, host):
+        api = Api(host)
+        instance = api.start(sourceCollectionId=collection_id("vm0-rpc")).json()["id"]
+        host.run_until_idle(timeout=240)
+        target = target_collection_name(collection_id("vm0-rpc"), "westus2")
+        admin(emu, "POST", "/_emulator/delete", {"id": collection_id(target, "rg-dr"), "restorePointsOnly": True})
+        admin(emu, "POST", "/_emulator/restore-points", {"collectionId": collection_id("vm0-rpc"), "name": "rp9"})
+        assert api.start(sourceCollectionId=collection_id("vm0-rpc")).status_code == 202
+        host.run_until_idle(timeout=240)
+        lane = api.get(instance).json()["lanes"][0]
     states = {c["name"]: c["state"] for c in lane["copies"]}
     assert lane["state"] == "done", lane
     assert states["rp9"] == "succeeded" and states["rp0"] == "skipped", states
@@ -156,17 +144,11 @@ def test_two_sources_with_the_same_name_into_one_resource_group_are_both_protect
     )
     scenario["subscriptions"][0]["resourceGroups"].append({"name": "rg-other", "location": "eastus"})
     scenario["collections"].append(twin)
-    emu, host_cm = _run(scenario, tmp_path, ("westus2",))
-    try:
-        with host_cm as host:
-            api = Api(host)
-            ids = [
-                api.start(sourceCollectionId=collection_id("vm0-rpc", g)).json()["id"] for g in ("rg-app", "rg-other")
-            ]
-            host.run_until_idle(timeout=240)
-            lanes = [api.get(i).json()["lanes"][0] for i in ids]
-    finally:
-        emu.stop()
+    with _run(scenario, tmp_path, ("westus2",)) as (_emu, host):
+        api = Api(host)
+        ids = [api.start(sourceCollectionId=collection_id("vm0-rpc", g)).json()["id"] for g in ("rg-app", "rg-other")]
+        host.run_until_idle(timeout=240)
+        lanes = [api.get(i).json()["lanes"][0] for i in ids]
     assert [lane["state"] for lane in lanes] == ["done", "done"], lanes
     assert len({lane["targetCollectionId"] for lane in lanes}) == 2
     assert all([c["state"] for c in lane["copies"]] == ["succeeded", "succeeded"] for lane in lanes)
