@@ -14,7 +14,7 @@ import azure.durable_functions as df
 
 from replication import arm
 from replication.ids import InvalidResourceId, parse_collection_id
-from replication.lanes import collection_summary, prune_copy
+from replication.lanes import collection_summary, prune_copy, read_collection_lanes
 from replication.lanes import read_lane as read_and_plan_lane
 from replication.protection import disk_failed
 from replication.source_check import check_source
@@ -48,9 +48,13 @@ def read_collection(payload: dict[str, Any]) -> dict[str, Any]:
 
 @bp.activity_trigger(input_name="payload")
 def read_source(payload: dict[str, Any]) -> dict[str, Any]:
-    """A collection without its restore points (what starting lanes needs), or ``value: null``."""
+    """A collection without its restore points (what starting lanes needs), or ``value: null``; with
+    ``lanes`` (each a lane's ``read_lane`` input), each lane planned from this one read too: ``views``."""
 
     def work() -> dict[str, Any] | None:
+        if payload.get("lanes"):
+            read = read_collection_lanes(payload["collectionId"], payload["lanes"], payload.get("now"))
+            return None if read is None else {**read["source"], "views": read["views"]}
         found = arm.read_collection(payload["collectionId"])
         return None if found is None else collection_summary(found)
 
@@ -74,27 +78,30 @@ def read_lane(payload: dict[str, Any]) -> dict[str, Any]:
             retention=payload.get("retention"),
             backlog=payload.get("backlog") or "all",
             now=payload.get("now"),
+            queue=int(payload.get("queue") or 0),
         ),
     )
 
 
 @bp.activity_trigger(input_name="payload")
 def ensure_target_collection(payload: dict[str, Any]) -> dict[str, Any]:
-    """Create the target collection bound to the source, or confirm the existing one (its summary)."""
-    return _envelope(
-        "ensure_target_collection",
-        lambda: collection_summary(
-            arm.ensure_target_collection(
-                payload["source"],
-                parse_collection_id(payload["targetCollectionId"]),
-                payload["region"],
-                payload.get("tags") or {},
-                parse_collection_id(payload["legacyTargetCollectionId"])
-                if payload.get("legacyTargetCollectionId")
-                else None,
-            )
-        ),
-    )
+    """Create the target collection bound to the source, or confirm the existing one: its summary, and
+    ``empty`` when it holds no restore points (a lane's plan made without a target still holds then)."""
+
+    def work() -> dict[str, Any]:
+        made = arm.ensure_target_collection(
+            payload["source"],
+            parse_collection_id(payload["targetCollectionId"]),
+            payload["region"],
+            payload.get("tags") or {},
+            parse_collection_id(payload["legacyTargetCollectionId"])
+            if payload.get("legacyTargetCollectionId")
+            else None,
+            absent=bool(payload.get("absent")),
+        )
+        return {**collection_summary(made), "empty": not made["restorePoints"]}
+
+    return _envelope("ensure_target_collection", work)
 
 
 # Telemetry only: where each copy this process started belongs, and when it started (lost on a restart: the
@@ -108,7 +115,12 @@ def start_copy(payload: dict[str, Any]) -> dict[str, Any]:
     """PUT the target restore point with ``sourceRestorePoint`` (or find it already started)."""
     result = _envelope(
         "start_copy",
-        lambda: arm.start_copy(payload["targetCollectionId"], payload["name"], payload["sourceRestorePointId"]),
+        lambda: arm.start_copy(
+            payload["targetCollectionId"],
+            payload["name"],
+            payload["sourceRestorePointId"],
+            absent=bool(payload.get("absent")),
+        ),
     )
     if result["ok"]:
         target_id = result["value"]["id"]

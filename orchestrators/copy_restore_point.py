@@ -102,6 +102,8 @@ def copy_restore_point(context: df.DurableOrchestrationContext) -> Generator[Any
                 "targetCollectionId": lane["targetCollectionId"],
                 "name": target_id.rsplit("/", 1)[-1],
                 "sourceRestorePointId": source["id"],
+                # Planned as pending (or its failed copy deleted just now): no copy there to read first.
+                "absent": spec.get("mode") == "copy",
                 **{k: lane[k] for k in ("sourceCollectionId", "region")},  # telemetry and events only
             },
             on_wait,

@@ -29,7 +29,7 @@ from replication.ids import CollectionRef, lane_instance_id, legacy_target_colle
 from replication.planning import lane_blocked_reason
 
 from .arm_calls import arm_activity, describe, short
-from .replicate_lane import MAX_RECHECKS, RECHECK_SECONDS
+from .replicate_lane import MAX_RECHECKS, RECHECK_SECONDS, confirmed_of, read_input
 from .sdk_compat import wait_each, wait_for_nudge
 
 bp = df.Blueprint()
@@ -50,7 +50,30 @@ def replicate_collection(context: df.DurableOrchestrationContext) -> Generator[A
         context.set_custom_status(dict(status))
 
     publish()
-    read = yield from arm_activity(context, "read_source", {"collectionId": source_id})
+    # One read of the source plans every lane too (``replication.lanes.read_collection_lanes``): the lanes
+    # start from these views instead of each reading the same source again.
+    now = context.current_utc_datetime.isoformat()
+    plans = []
+    for target in spec["targets"]:
+        learnt = carry.get(target["region"]) or {}
+        target_id = CollectionRef(
+            target["subscriptionId"], target["resourceGroup"], target_collection_name(source_id, target["region"])
+        ).id
+        lane_spec = {
+            "sourceCollectionId": source_id,
+            "targetCollectionId": target_id,
+            "region": target["region"],
+            "retention": target.get("retention"),
+            "backlog": target.get("backlog") or "all",
+        }
+        recent = list(learnt.get("recent") or [])
+        plans.append(
+            read_input(
+                lane_spec, dict(learnt.get("givenUp") or {}), confirmed_of(recent), list(learnt.get("refused") or []),
+                recent, now,
+            )
+        )  # fmt: skip
+    read = yield from arm_activity(context, "read_source", {"collectionId": source_id, "lanes": plans, "now": now})
     if read.get("waiting"):  # Azure unavailable for a long while: keep waiting, in a fresh history
         publish(phase="waiting", reason=f"waiting for Azure: {describe(read)}")
         context.continue_as_new(spec)
@@ -69,6 +92,7 @@ def replicate_collection(context: df.DurableOrchestrationContext) -> Generator[A
         publish(phase="failed", reason=reason)
         return {"state": "failed", "reason": reason}
     source = read["value"]
+    views: dict[str, Any] = source.get("views") or {}
     spec = {**spec, "rechecks": 0}
 
     lanes: list[dict[str, Any]] = []
@@ -119,6 +143,7 @@ def replicate_collection(context: df.DurableOrchestrationContext) -> Generator[A
                 "copy": spec["copy"],
                 "instanceBase": lane["instanceId"],
                 **(carry.get(lane["region"]) or {}),
+                **({"view": views[lane["region"]]} if lane["region"] in views else {}),
             },
             lane["instanceId"],
         )

@@ -48,16 +48,47 @@ MAX_SNAPSHOT_WAITS = 32  # x 15 minutes: 8 hours, beyond the longest instant acc
 PRUNES_PER_TURN = 5  # retention deletes a few, then re-reads the lane (what is Deleting is not chosen again)
 PRUNES_PER_EXECUTION = 20  # then continue_as_new: bounded history
 PRUNED_SHOWN = 5  # the last deletions (with reasons) the lane's output keeps
+QUEUE = COPIES_PER_EXECUTION - 1  # pending copies a read hands on, copied without reading again
+
+
+def read_input(
+    lane: dict[str, Any],
+    given_up: dict[str, dict[str, Any]],
+    confirmed: set[str],
+    refused: list[str],
+    recent: list[dict[str, Any]],
+    now: str,
+) -> dict[str, Any]:
+    """What ``read_lane`` (and the collection's ``read_source``, for its lanes) plans a lane from."""
+    return {
+        "sourceCollectionId": lane["sourceCollectionId"],
+        "targetCollectionId": lane["targetCollectionId"],
+        "region": lane["region"],
+        "givenUp": given_up,
+        "confirmed": sorted(confirmed),
+        "refused": refused,
+        "recent": {normalize(r["sourceRestorePointId"]): r for r in recent},
+        "retention": lane.get("retention"),
+        "backlog": lane.get("backlog") or "all",
+        "now": now,
+        "queue": QUEUE,
+    }
+
+
+def confirmed_of(recent: list[dict[str, Any]]) -> set[str]:
+    return {normalize(r["sourceRestorePointId"]) for r in recent if r.get("state") == "succeeded"}
 
 
 @bp.orchestration_trigger(context_name="context")
 def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
-    spec: dict[str, Any] = context.get_input()
+    spec: dict[str, Any] = dict(context.get_input())
+    # The collection's own read of this lane, for the first turn (never carried into a new execution).
+    ahead: dict[str, Any] | None = spec.pop("view", None)
     lane, settings = spec["lane"], spec["copy"]
     given_up: dict[str, dict[str, Any]] = dict(spec.get("givenUp") or {})
     refused: list[str] = list(spec.get("refused") or [])
     recent: list[dict[str, Any]] = list(spec.get("recent") or [])
-    confirmed = {normalize(r["sourceRestorePointId"]) for r in recent if r.get("state") == "succeeded"}
+    confirmed = confirmed_of(recent)
     rechecks = int(spec.get("rechecks") or 0)
     pruned: dict[str, Any] = dict(spec.get("pruned") or {})
     snapshot_waits = int(spec.get("snapshotWaits") or 0)
@@ -127,23 +158,15 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
         if turns > TURNS_PER_EXECUTION:
             return continue_fresh()
         publish("planning", reason=None, until=None)
-        read = yield from arm_activity(
-            context,
-            "read_lane",
-            {
-                "sourceCollectionId": lane["sourceCollectionId"],
-                "targetCollectionId": lane["targetCollectionId"],
-                "region": lane["region"],
-                "givenUp": given_up,
-                "confirmed": sorted(confirmed),
-                "refused": refused,
-                "recent": {normalize(r["sourceRestorePointId"]): r for r in recent},
-                "retention": lane.get("retention"),
-                "backlog": lane.get("backlog") or "all",
-                "now": context.current_utc_datetime.isoformat(),
-            },
-            on_wait,
-        )
+        if ahead is not None:  # planned already: by the collection's read, or the last read's queue
+            read, ahead = {"ok": True, "value": ahead}, None
+        else:
+            read = yield from arm_activity(
+                context,
+                "read_lane",
+                read_input(lane, given_up, confirmed, refused, recent, context.current_utc_datetime.isoformat()),
+                on_wait,
+            )
         if read.get("waiting"):
             return continue_fresh()
         if not read.get("ok"):
@@ -171,6 +194,7 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
                     "legacyTargetCollectionId": lane.get("legacyTargetCollectionId"),
                     "region": lane["region"],
                     "tags": lane.get("tags") or {},
+                    "absent": True,  # this turn's read found none
                 },
                 on_wait,
             )
@@ -185,6 +209,9 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
                 lane = {**lane, "targetCollectionId": made["value"]["id"], "legacyTargetCollectionId": None}
                 spec = {**spec, "lane": lane}
                 status["targetCollectionId"] = lane["targetCollectionId"]
+            elif made["value"].get("empty"):
+                # An empty target changes nothing the plan made without one: no second read.
+                ahead = {**view, "targetExists": True}
             continue
         rechecks = 0
         action = view["next"]
@@ -239,12 +266,18 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
 
         notes: list[str] = []
         if kind is ActionKind.COPY:
-            ready = yield from arm_activity(
-                context, "check_source_restore_point", {"restorePointId": point["id"]}, on_wait
-            )
+            check = view.get("check") or {}
+            if normalize(str(check.get("sourceRestorePointId"))) == normalize(point["id"]):
+                ready = {"ok": True, "value": check.get("value")}  # the collection's read checked it
+            else:
+                ready = yield from arm_activity(
+                    context, "check_source_restore_point", {"restorePointId": point["id"]}, on_wait
+                )
             if ready.get("waiting"):
                 return continue_fresh()
             found = ready.get("value") if ready.get("ok") else None
+            if ready.get("ok") and found is None:
+                continue  # the source restore point is gone since the plan was made: plan again
             if found and found.get("wait"):
                 reason = f"{point['name']}: {found['wait']}"
                 if snapshot_waits >= MAX_SNAPSHOT_WAITS:
@@ -288,6 +321,21 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
             continue
         if result["state"] == "succeeded":
             confirmed.add(key)
+            queue = list(view.get("queue") or [])
+            if queue and done_here + 1 < COPIES_PER_EXECUTION:
+                # The next pending one, as the last read planned it (``planning.queued_after``).
+                tally = dict(view["counts"])
+                tally["succeeded"] = tally.get("succeeded", 0) + 1
+                if tally.get("pending"):
+                    tally["pending"] -= 1
+                ahead = {
+                    **view,
+                    "counts": tally,
+                    "next": {"kind": ActionKind.COPY.value, "source": queue[0], "targetId": None},
+                    "queue": queue[1:],
+                    "retention": None,
+                    "check": None,
+                }
         elif result["state"] == "skipped":
             refused.append(key)
         else:

@@ -66,6 +66,11 @@ IDENTITY_OPTIONS: dict[str, Any] = {
 T = TypeVar("T")
 
 
+# Refusals that made nothing (Compute's or ARM's throttling, the app's own pacer, the hourly copy limit):
+# after one, a write is not read back to see whether it happened.
+REFUSED_UNTRIED = ("throttled", "copy_quota")
+
+
 class ArmFailure(Exception):
     """An ARM call that did not do what was asked, classified for the orchestrator."""
 
@@ -104,6 +109,7 @@ class _ShortRetryPolicy(RetryPolicy[Any, Any]):
 # worker (``replication/pacing.py``; scaled-out instances each learn from Azure's own headers).
 # ``COMPUTE_PACING=off`` turns the refusals off (the budgets are still read).
 PACER = pacing.Pacer(clock=time)
+_PARSED_BODY = "replication.parsed_body"
 _PACING_CONTEXT = "replication_pacing"
 
 
@@ -141,9 +147,10 @@ class _PacingPolicy(SansIOHTTPPolicy[Any, Any]):
         kind = pacing.call_class(http.method, http.url)
         if answer.status_code < 300 and kind.endswith(("collection", "list")):
             try:
-                body = json.loads(answer.text())
+                body = json.loads(answer.read())  # read(): the answer may be streamed (``_raw_json``)
             except (ValueError, TypeError):
                 body = None
+            response.context[_PARSED_BODY] = body  # parsed once: ``_raw_json`` takes it from here
         retry_after = None
         if answer.status_code == 429:
             raw = answer.headers.get("Retry-After")
@@ -526,17 +533,45 @@ def _collection_info(body: dict[str, Any]) -> CollectionInfo:
     }
 
 
+def _raw_json(pipeline_response: Any, _deserialized: Any, _headers: Any) -> dict[str, Any]:
+    """The answer's JSON as Azure sent it, for ``stream=True`` calls: the SDK's models are skipped.
+
+    A collection read with ``$expand=restorePoints`` carries every restore point with its VM's whole
+    storage profile (500 restore points x 16 disks is megabytes); building azure-mgmt-compute's models for it
+    took most of a lane's CPU (py-spy over bench/status_size.py: 56% of samples in ``Model.__init__``),
+    which Flex Consumption bills. Errors are unchanged: the SDK raises before ``cls`` on any non-2xx."""
+    body = pipeline_response.context.get(_PARSED_BODY)
+    if body is None:
+        body = json.loads(pipeline_response.http_response.read())
+    if not isinstance(body, dict):
+        raise ArmFailure("unexpected", "Azure answered a read with something other than a JSON object")
+    return body
+
+
+def admit_reads(resource_ids: list[str]) -> None:
+    """Raise the pacer's ``throttled`` refusal now if any of these GETs would be refused (``Pacer.admits``)."""
+    if not pacing_enabled():
+        return
+    refusal = PACER.admits(("GET", resource_id) for resource_id in resource_ids)
+    if refusal is not None:
+        raise ArmFailure("throttled", refusal.message(), None, "PacedByApp", refusal.seconds)
+
+
 def read_collection(collection_id: str) -> CollectionInfo | None:
     """A collection with its restore points (``$expand=restorePoints``), or None if it does not exist."""
     ref = parse_collection_id(collection_id)
     client = compute_client(ref.subscription_id)
     try:
-        body = call(lambda: client.restore_point_collections.get(ref.resource_group, ref.name, expand="restorePoints"))
+        body = call(
+            lambda: client.restore_point_collections.get(
+                ref.resource_group, ref.name, expand="restorePoints", stream=True, cls=_raw_json
+            )
+        )
     except ArmFailure as failure:
         if failure.kind == "not_found":
             return None
         raise
-    info = _collection_info(body.as_dict())
+    info = _collection_info(body)
     _learn_group_casing(info["id"])
     return info
 
@@ -628,14 +663,19 @@ def observe_copy(restore_point_id: str) -> CopyObservation | None:
     try:
         rp = call(
             lambda: client.restore_points.get(
-                ref.collection.resource_group, ref.collection.name, ref.name, expand="instanceView"
+                ref.collection.resource_group,
+                ref.collection.name,
+                ref.name,
+                expand="instanceView",
+                stream=True,
+                cls=_raw_json,
             )
         )
     except ArmFailure as failure:
         if failure.kind == "not_found":
             return None
         raise
-    return _observation(rp.as_dict())
+    return _observation(rp)
 
 
 def _observation(rp: dict[str, Any]) -> CopyObservation:
@@ -677,6 +717,8 @@ def ensure_target_collection(
     region: str,
     tags: dict[str, str],
     legacy: CollectionRef | None = None,
+    *,
+    absent: bool = False,
 ) -> CollectionInfo:
     """Create the target collection bound to ``source``, or confirm (or adopt) the one that exists.
 
@@ -687,8 +729,10 @@ def ensure_target_collection(
     collection is adopted and returned: the caller uses its id from then on (copies already made there can
     only be found there). A legacy-named collection bound to another source (another team's source of the
     same name) is left alone, and the collection is created under ``target``'s name.
+    ``absent``: the caller has just read ``target`` and found nothing, so it is not read again; a collection
+    made in between is found by the PUT's refusal (Compute refuses a change of ``source.id``) and read then.
     """
-    existing = read_collection(target.id)
+    existing = None if absent else read_collection(target.id)
     if existing is not None:
         if not same_id(existing["sourceId"], source["id"]):
             raise ArmFailure(
@@ -719,7 +763,10 @@ def ensure_target_collection(
             lambda: client.restore_point_collections.create_or_update(target.resource_group, target.name, body)
         )
     except ArmFailure as failure:
-        # A concurrent or earlier attempt may have created it: read again before giving up.
+        # A concurrent or earlier attempt may have created it: read again before giving up (not after a
+        # refusal for throttling, which made nothing and would only spend the read budget too).
+        if failure.kind in REFUSED_UNTRIED:
+            raise
         again = read_collection(target.id)
         if again is not None and same_id(again["sourceId"], source["id"]):
             return again
@@ -729,17 +776,23 @@ def ensure_target_collection(
     return info
 
 
-def start_copy(target_collection_id: str, name: str, source_restore_point_id: str) -> CopyObservation:
+def start_copy(
+    target_collection_id: str, name: str, source_restore_point_id: str, *, absent: bool = False
+) -> CopyObservation:
     """Start copying a source restore point into the target collection, without waiting on the LRO.
 
     Safe to run twice: if the target restore point already exists with the same source, that copy
-    is the answer; if it exists with another source, that is a conflict.
+    is the answer; if it exists with another source, that is a conflict. ``absent``: the caller's plan,
+    just made, found no such copy, so it is not read first (one read of Compute's per-region budget saved
+    per copy); if it exists after all, the PUT is refused (restore points cannot be updated) and it is read
+    then. The accepted copy is not read back either: watching it does that.
     """
     collection = parse_collection_id(target_collection_id)
     target_id = collection.restore_point_id(name)
-    existing = observe_copy(target_id)
-    if existing is not None:
-        return _same_source_or_conflict(existing, source_restore_point_id)
+    if not absent:
+        existing = observe_copy(target_id)
+        if existing is not None:
+            return _same_source_or_conflict(existing, source_restore_point_id)
     client = compute_client(collection.subscription_id)
     body = m.RestorePoint(
         properties=m.RestorePointProperties(source_restore_point=m.ApiEntityReference(id=source_restore_point_id))
@@ -751,12 +804,14 @@ def start_copy(target_collection_id: str, name: str, source_restore_point_id: st
             ).result()
         )
     except ArmFailure as failure:
+        if failure.kind in REFUSED_UNTRIED:
+            raise
         again = observe_copy(target_id)
         if again is not None:
             return _same_source_or_conflict(again, source_restore_point_id)
         raise failure from None
-    observed = observe_copy(target_id)
-    if observed is None:  # accepted but not yet visible: report it as starting
+    observed = None if absent else observe_copy(target_id)
+    if observed is None:  # accepted but not read back (or not yet visible): report it as starting
         return {
             "id": target_id,
             "provisioningState": "Creating",

@@ -12,11 +12,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import arm
-from .ids import same_id
+from .ids import InvalidResourceId, normalize, same_id
 from .model import CollectionInfo
 from .monitoring import CopyPhase, assess
-from .planning import LanePlan, plan_lane
+from .planning import ActionKind, LanePlan, plan_lane, queued_after
 from .retention import RetentionDecision, RetentionRule, decide_retention, parse_time
+from .source_check import check_source
 from .status import counts, lane_copies, vanished_failures
 
 log = logging.getLogger(__name__)
@@ -37,9 +38,11 @@ def lane_view(
     *,
     rows: bool = False,
     retention: RetentionDecision | None = None,
+    queue: int = 0,
 ) -> dict[str, Any]:
     """The plan as compact JSON: the next action, the counts, and with ``rows`` every copy; with a
-    retention rule, what retention would delete now (``retention``: deleteCount, delete, keepNewest, paused)."""
+    retention rule, what retention would delete now (``retention``: deleteCount, delete, keepNewest, paused);
+    with ``queue``, up to that many pending restore points after the next action (``planning.queued_after``)."""
     copies = lane_copies(plan, {**recent, **given_up}) + vanished_failures(plan, given_up)
     action = plan.next
     view: dict[str, Any] = {
@@ -51,6 +54,8 @@ def lane_view(
         if action is None
         else {"kind": action.kind.value, "source": dict(action.source), "targetId": action.target_id},
     }
+    if queue:
+        view["queue"] = [dict(point) for point in queued_after(plan, queue)]
     if rows:
         view["copies"] = copies
         view["copiesOfDeletedSources"] = list(plan.orphans)
@@ -72,15 +77,49 @@ def read_lane(
     retention: dict[str, Any] | None = None,
     backlog: str = "all",
     now: str | None = None,
+    queue: int = 0,
 ) -> dict[str, Any] | None:
     """Read the source and target collections and plan the lane; None if the source is gone.
 
     ``retention`` (the policy target's rule) adds what retention would delete now; ``now`` is the
     orchestration's clock (ISO), so keepDays follows it."""
+    arm.admit_reads([source_id, target_id])
     source = arm.read_collection(source_id)
     if source is None:
         return None
     target = arm.read_collection(target_id)
+    return plan_view(
+        source,
+        target,
+        region,
+        given_up,
+        confirmed,
+        refused,
+        recent,
+        rows=rows,
+        retention=retention,
+        backlog=backlog,
+        now=now,
+        queue=queue,
+    )
+
+
+def plan_view(
+    source: CollectionInfo,
+    target: CollectionInfo | None,
+    region: str,
+    given_up: dict[str, dict[str, Any]] | None = None,
+    confirmed: list[str] | None = None,
+    refused: list[str] | None = None,
+    recent: dict[str, dict[str, Any]] | None = None,
+    *,
+    rows: bool = False,
+    retention: dict[str, Any] | None = None,
+    backlog: str = "all",
+    now: str | None = None,
+    queue: int = 0,
+) -> dict[str, Any]:
+    """Plan a lane from collections already read: ``read_lane`` without the reads."""
     given_up = given_up or {}
     plan = plan_lane(
         source,
@@ -93,7 +132,65 @@ def read_lane(
     )
     when = parse_time(now) or datetime.now(UTC)
     decision = decide_retention(source, target, plan, RetentionRule.from_json(retention), when)
-    return lane_view(source, target, plan, given_up, recent or {}, rows=rows, retention=decision)
+    return lane_view(source, target, plan, given_up, recent or {}, rows=rows, retention=decision, queue=queue)
+
+
+def read_collection_lanes(source_id: str, lanes: list[dict[str, Any]], now: str | None) -> dict[str, Any] | None:
+    """Read a source once and plan each of its lanes: ``{"source": summary, "views": {region: view}}``, or None
+    if the source is gone. Each ``lanes`` entry is a lane's ``read_lane`` input (``replicate_lane.read_input``).
+
+    The collection orchestrator starts its lanes with these views, so a lane's first turn needs no read of
+    its own: Compute's read budget is per subscription and region, and every lane of every collection reads
+    the same source region, so one read per collection instead of one per lane is what lets a fleet's first
+    copies start at the pace the copy budget allows (bench/fleet.py). A target that cannot be read now is left
+    out: that lane reads for itself and waits out or reports what stopped it."""
+    arm.admit_reads([source_id, *(lane["targetCollectionId"] for lane in lanes)])
+    source = arm.read_collection(source_id)
+    if source is None:
+        return None
+    views: dict[str, Any] = {}
+    for lane in lanes:
+        try:
+            target = arm.read_collection(lane["targetCollectionId"])
+        except (arm.ArmFailure, InvalidResourceId) as failure:
+            log.info("lane %s: its target is read by the lane itself: %s", lane["region"], failure)
+            continue
+        views[lane["region"]] = plan_view(
+            source,
+            target,
+            lane["region"],
+            lane.get("givenUp"),
+            lane.get("confirmed"),
+            lane.get("refused"),
+            lane.get("recent"),
+            retention=lane.get("retention"),
+            backlog=lane.get("backlog") or "all",
+            now=now,
+            queue=int(lane.get("queue") or 0),
+        )
+    _check_first_copies(views)
+    return {"source": collection_summary(source), "views": views}
+
+
+def _check_first_copies(views: dict[str, Any]) -> None:
+    """Every lane of a collection usually starts by copying the same (oldest) restore point: check it once
+    (``source_check``) for all of them, as each lane would before its copy. A result can only grow staler
+    towards waiting needlessly (a snapshot becomes available for copy, never the other way), so a lane that
+    starts later may use it; one that cannot be had now is left to the lanes' own checks."""
+    checked: dict[str, Any] = {}
+    for view in views.values():
+        action = view.get("next") or {}
+        if action.get("kind") != ActionKind.COPY.value:
+            continue
+        key = normalize(action["source"]["id"])
+        if key not in checked:
+            try:
+                checked[key] = {"value": check_source(action["source"]["id"])}
+            except arm.ArmFailure as failure:
+                log.info("the lanes check %s themselves: %s", action["source"]["name"], failure)
+                checked[key] = None
+        if checked[key] is not None:
+            view["check"] = {"sourceRestorePointId": action["source"]["id"], **checked[key]}
 
 
 def prune_copy(restore_point_id: str, source_restore_point_id: str, keep_id: str, reason: str) -> dict[str, Any]:

@@ -276,6 +276,30 @@ class Pacer:
                     counted.append(key)
             return None, counted
 
+    def admits(self, calls: Iterable[tuple[str, str]]) -> Refusal | None:
+        """Would every one of these calls be let through now? The worst refusal if not; nothing is counted.
+
+        An activity that needs several reads asks before the first: a read spent on the source region is
+        wasted if the target region's budget then refuses the read that completes the plan."""
+        worst: Refusal | None = None
+        now = self._clock()
+        with self._lock:
+            for method, url in calls:
+                for policy in sorted(self._classes.get(call_class(method, url), frozenset())):
+                    key = self._key(url, policy)
+                    budget = self._budgets.get(key)
+                    seconds = None if budget is None else budget.wait(now)
+                    if budget is not None and seconds is not None and (worst is None or seconds > worst.seconds):
+                        worst = Refusal(
+                            max(MIN_WAIT_SECONDS, math.ceil(seconds)),
+                            key.policy,
+                            key.region,
+                            budget.estimate(now),
+                            budget.limit,
+                            budget.reserve(),
+                        )
+        return worst
+
     def after(
         self,
         method: str,

@@ -214,3 +214,25 @@ def _next_action(copies: list[PlannedCopy], newest: int) -> Action | None:
         if c.state is CopyState.WAITING:
             return Action(ActionKind.WAIT, c.source)
     return None
+
+
+def queued_after(plan: LanePlan, limit: int) -> list[RestorePointInfo]:
+    """The pending copies that follow the next action, in order, up to ``limit``; the run of pending copies
+    stops at the first that is not pending (one being created, say).
+
+    A lane copies them one after another without re-reading the collections in between: nothing Azure does
+    in the meantime can move a pending restore point ahead of them (new ones are newer), and every copy
+    checks its own source right before it starts. What the lane does not re-read is the rest of the plan,
+    which is read again when the queue ends or a copy does not succeed."""
+    action = plan.next
+    if action is None or action.kind not in (ActionKind.COPY, ActionKind.MONITOR) or limit <= 0:
+        return []
+    after = next((i for i, c in enumerate(plan.copies) if same_id(c.source["id"], action.source["id"])), None)
+    if after is None:
+        return []
+    queued: list[RestorePointInfo] = []
+    for c in plan.copies[after + 1 :]:
+        if c.state is not CopyState.PENDING or len(queued) >= limit:
+            break
+        queued.append(c.source)
+    return queued
