@@ -571,7 +571,7 @@ def read_collection(collection_id: str) -> CollectionInfo | None:
         if failure.kind == "not_found":
             return None
         raise
-    info = _collection_info(body)
+    info = _collection_info(cast(dict[str, Any], body))  # cls=_raw_json: the JSON, not a model
     _learn_group_casing(info["id"])
     return info
 
@@ -675,7 +675,7 @@ def observe_copy(restore_point_id: str) -> CopyObservation | None:
         if failure.kind == "not_found":
             return None
         raise
-    return _observation(rp)
+    return _observation(cast(dict[str, Any], rp))  # cls=_raw_json: the JSON, not a model
 
 
 def _observation(rp: dict[str, Any]) -> CopyObservation:
