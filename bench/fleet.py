@@ -179,6 +179,12 @@ def main() -> int:
     succeeded = sum(1 for c in copies if c["state"] == "Succeeded" or str(c["state"]).endswith("succeeded"))
     firsts = [min(_t(c["start"]) for c in lane) for lane in by_lane.values()]
     first_all = (max(firsts) - t0).total_seconds() if firsts else float("nan")
+    hours = sorted((f - t0).total_seconds() / 3600 for f in firsts)
+    spread = (
+        ", ".join(f"p{q} {hours[min(len(hours) - 1, len(hours) * q // 100)]:.2f} h" for q in (10, 50, 90, 99))
+        if hours
+        else "none"
+    )
     done_all = (max(_t(c["expectedFinish"]) for c in copies) - t0).total_seconds() if copies else float("nan")
     put_limit = policies[PUT_POLICY]["limit"]
     bound = put_bound_seconds(n, put_limit, PUT_WINDOW)
@@ -197,6 +203,7 @@ def main() -> int:
         "ARM's request buckets off (see the comment in main); Compute's policies on",
         f"every first copy started after {first_all / 3600:.2f} h simulated; the PUT budget's bound "
         f"{bound / 3600:.2f} h (floor(({n} - 1) / {put_limit}) x 30 min per region): ratio {ratio:.0%} (target >= 80%)",
+        f"first copies started (per lane, simulated): {spread}",
         f"every copy done (data copied) after {done_all / 3600:.2f} h simulated",
         f"copies: {len(copies)} made, {succeeded} succeeded of {expected_copies}; failed or given up: {failed}; "
         f"lanes with a copy: {len(by_lane)} of {expected_lanes}",

@@ -94,7 +94,7 @@ def scenario(points: int, disks: int) -> dict[str, Any]:
 
 
 def measure(
-    points: int, regions: list[str], disks: int, backend: str = "azure_storage"
+    points: int, regions: list[str], disks: int, backend: str = "azure_storage", timeout: float = 7200.0
 ) -> tuple[dict[str, dict[str, Any]], float, int]:
     """Largest status per orchestrator (its size and the status), wall seconds, copies that succeeded."""
     largest: dict[str, dict[str, Any]] = defaultdict(lambda: {"bytes": 0, "status": None})
@@ -125,7 +125,7 @@ def measure(
                 response = Api(host).start(sourceCollectionId=source_id)
                 if response.status_code != 202:
                     raise SystemExit(f"start failed: {response.status_code} {response.text}")
-                host.run_until_idle(timeout=3600)
+                host.run_until_idle(timeout=timeout)
                 failed = [i for i in host.instances() if i["runtimeStatus"] == "Failed"]
                 if failed:
                     raise SystemExit(f"{len(failed)} orchestrations failed, e.g. {failed[0]}")
@@ -156,6 +156,7 @@ def main() -> int:
     parser.add_argument(
         "--backend", default="dts", help="devhost backend whose limits apply (dts: ids <= 100, payloads <= 1 MB)"
     )
+    parser.add_argument("--timeout", type=float, default=7200.0, help="wall seconds per run")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "status_size.txt")
     args = parser.parse_args()
     regions = REGIONS[: args.regions]
@@ -171,7 +172,7 @@ def main() -> int:
     ok = True
     worst_overall = 0
     for points in args.points:
-        largest, wall, copies = measure(points, regions, args.disks, args.backend)
+        largest, wall, copies = measure(points, regions, args.disks, args.backend, args.timeout)
         for kind in KINDS.values():
             entry = largest.get(kind) or {"bytes": 0, "status": None}
             worst = utf16_size(worst_case(entry["status"])) if entry["status"] is not None else 0

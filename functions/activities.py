@@ -25,9 +25,11 @@ bp = df.Blueprint()
 log = logging.getLogger(__name__)
 
 
-def _envelope(name: str, work: Callable[[], Any]) -> dict[str, Any]:
+def _envelope(name: str, work: Callable[[], Any], urgent: Any = False) -> dict[str, Any]:
+    """``urgent``: the payload's flag for work on a lane with no usable copy yet (``arm.urgent``)."""
     try:
-        return {"ok": True, "value": work()}
+        with arm.urgent(bool(urgent)):
+            return {"ok": True, "value": work()}
     except arm.ArmFailure as failure:
         log.warning("%s: ARM %s: %s", name, failure.kind, failure)
         if failure.kind in ("throttled", "copy_quota"):
@@ -58,7 +60,7 @@ def read_source(payload: dict[str, Any]) -> dict[str, Any]:
         found = arm.read_collection(payload["collectionId"])
         return None if found is None else collection_summary(found)
 
-    return _envelope("read_source", work)
+    return _envelope("read_source", work, payload.get("urgent"))
 
 
 @bp.activity_trigger(input_name="payload")
@@ -80,6 +82,7 @@ def read_lane(payload: dict[str, Any]) -> dict[str, Any]:
             now=payload.get("now"),
             queue=int(payload.get("queue") or 0),
         ),
+        payload.get("urgent"),
     )
 
 
@@ -101,7 +104,7 @@ def ensure_target_collection(payload: dict[str, Any]) -> dict[str, Any]:
         )
         return {**collection_summary(made), "empty": not made["restorePoints"]}
 
-    return _envelope("ensure_target_collection", work)
+    return _envelope("ensure_target_collection", work, payload.get("urgent"))
 
 
 # Telemetry only: where each copy this process started belongs, and when it started (lost on a restart: the
@@ -121,6 +124,7 @@ def start_copy(payload: dict[str, Any]) -> dict[str, Any]:
             payload["sourceRestorePointId"],
             absent=bool(payload.get("absent")),
         ),
+        payload.get("urgent"),
     )
     if result["ok"]:
         target_id = result["value"]["id"]
@@ -225,4 +229,6 @@ def prune_restore_point(payload: dict[str, Any]) -> dict[str, Any]:
 def check_source_restore_point(payload: dict[str, Any]) -> dict[str, Any]:
     """Before a copy: are the source's disk snapshots available for copy, and does it lack disks?
     ``value``: ``{"wait", "notes"}`` (``replication.source_check``), or null if the source is gone."""
-    return _envelope("check_source_restore_point", lambda: check_source(payload["restorePointId"]))
+    return _envelope(
+        "check_source_restore_point", lambda: check_source(payload["restorePointId"]), payload.get("urgent")
+    )

@@ -104,6 +104,7 @@ def copy_restore_point(context: df.DurableOrchestrationContext) -> Generator[Any
                 "sourceRestorePointId": source["id"],
                 # Planned as pending (or its failed copy deleted just now): no copy there to read first.
                 "absent": spec.get("mode") == "copy",
+                "urgent": bool(spec.get("urgent")),  # the lane has no usable copy yet: the pacer lets it first
                 **{k: lane[k] for k in ("sourceCollectionId", "region")},  # telemetry and events only
             },
             on_wait,

@@ -73,7 +73,11 @@ def replicate_collection(context: df.DurableOrchestrationContext) -> Generator[A
                 recent, now,
             )
         )  # fmt: skip
-    read = yield from arm_activity(context, "read_source", {"collectionId": source_id, "lanes": plans, "now": now})
+    # A collection none of whose lanes has a copy confirmed yet is read first when Compute's budget is short.
+    urgent = not any(r.get("state") == "succeeded" for learnt in carry.values() for r in learnt.get("recent") or [])
+    read = yield from arm_activity(
+        context, "read_source", {"collectionId": source_id, "lanes": plans, "now": now, "urgent": urgent}
+    )
     if read.get("waiting"):  # Azure unavailable for a long while: keep waiting, in a fresh history
         publish(phase="waiting", reason=f"waiting for Azure: {describe(read)}")
         context.continue_as_new(spec)

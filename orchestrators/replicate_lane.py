@@ -95,6 +95,10 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
     done_here = turns = waits = pruned_here = 0
     status: dict[str, Any] = {"region": lane["region"], "targetCollectionId": lane["targetCollectionId"]}
 
+    def unprotected() -> bool:
+        """No usable copy in this region yet: the pacer lets this lane's calls go first (``arm.urgent``)."""
+        return not confirmed and not (status.get("counts") or {}).get("succeeded")
+
     def publish(state: str, **extra: Any) -> None:
         status.update(state=state, **extra)
         context.set_custom_status(dict(status))
@@ -164,7 +168,10 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
             read = yield from arm_activity(
                 context,
                 "read_lane",
-                read_input(lane, given_up, confirmed, refused, recent, context.current_utc_datetime.isoformat()),
+                {
+                    **read_input(lane, given_up, confirmed, refused, recent, context.current_utc_datetime.isoformat()),
+                    "urgent": unprotected(),
+                },
                 on_wait,
             )
         if read.get("waiting"):
@@ -195,6 +202,7 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
                     "region": lane["region"],
                     "tags": lane.get("tags") or {},
                     "absent": True,  # this turn's read found none
+                    "urgent": True,
                 },
                 on_wait,
             )
@@ -271,7 +279,10 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
                 ready = {"ok": True, "value": check.get("value")}  # the collection's read checked it
             else:
                 ready = yield from arm_activity(
-                    context, "check_source_restore_point", {"restorePointId": point["id"]}, on_wait
+                    context,
+                    "check_source_restore_point",
+                    {"restorePointId": point["id"], "urgent": unprotected()},
+                    on_wait,
                 )
             if ready.get("waiting"):
                 return continue_fresh()
@@ -303,6 +314,7 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
                 "targetRestorePointId": action["targetId"],
                 "mode": kind.value,
                 "copy": settings,
+                "urgent": unprotected(),
             },
             child_id,
         )

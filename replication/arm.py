@@ -21,7 +21,9 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from email.utils import parsedate_to_datetime
 from time import time
 from typing import Any, TypeVar, cast
@@ -134,7 +136,7 @@ class _PacingPolicy(SansIOHTTPPolicy[Any, Any]):
                 location = None
             if isinstance(location, str):
                 PACER.learn_region(http.url, location)
-        refusal, counted = PACER.before(http.method, http.url)
+        refusal, counted = PACER.before(http.method, http.url, _URGENT.get())
         if refusal is not None and pacing_enabled():
             raise ArmFailure("throttled", refusal.message(), None, "PacedByApp", refusal.seconds)
         request.context[_PACING_CONTEXT] = counted
@@ -548,11 +550,25 @@ def _raw_json(pipeline_response: Any, _deserialized: Any, _headers: Any) -> dict
     return body
 
 
+_URGENT: ContextVar[bool] = ContextVar("replication_urgent", default=False)
+
+
+@contextmanager
+def urgent(flag: bool) -> Iterator[None]:
+    """Calls made inside are for a lane with no usable copy yet: the pacer lets them go first
+    (``pacing.Budget.wait``), so a fleet protects every VM once before it deepens any backlog."""
+    token = _URGENT.set(bool(flag))
+    try:
+        yield
+    finally:
+        _URGENT.reset(token)
+
+
 def admit_reads(resource_ids: list[str]) -> None:
     """Raise the pacer's ``throttled`` refusal now if any of these GETs would be refused (``Pacer.admits``)."""
     if not pacing_enabled():
         return
-    refusal = PACER.admits(("GET", resource_id) for resource_id in resource_ids)
+    refusal = PACER.admits((("GET", resource_id) for resource_id in resource_ids), _URGENT.get())
     if refusal is not None:
         raise ArmFailure("throttled", refusal.message(), None, "PacedByApp", refusal.seconds)
 

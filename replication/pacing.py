@@ -58,6 +58,7 @@ RESERVE_FRACTION = 0.05
 MIN_RESERVE = 2
 DEFAULT_WINDOW_SECONDS = 1800.0
 MIN_WAIT_SECONDS = 1.0
+URGENT_GRACE_SECONDS = 120.0  # a refused urgent caller's room is held this long after its time, to come back
 
 _ENTRY = re.compile(r"^\s*(?:Microsoft\.Compute/)?(?P<policy>[A-Za-z0-9_.-]+);(?P<remaining>-?\d+)\s*$")
 _WINDOW = re.compile(r"(?P<n>\d+)(?P<unit>Min|Hour|Hours|Sec)$")
@@ -143,6 +144,7 @@ class Budget:
     blocked_until: float = 0.0
     calls: deque[float] = field(default_factory=deque)
     promises: deque[float] = field(default_factory=deque)  # when refused callers were told to come back
+    urgent_promises: deque[float] = field(default_factory=deque)  # the same, for urgent callers
 
     def reserve(self) -> int:
         return min(self.limit - 1, max(MIN_RESERVE, math.ceil(self.limit * RESERVE_FRACTION)))
@@ -153,22 +155,32 @@ class Budget:
         freed = sum(1 for t in self.calls if self.seen - self.window < t <= self.seen and t + self.window <= now)
         return min(self.limit, self.remaining - self.unseen + freed)
 
-    def wait(self, now: float) -> float | None:
+    def wait(self, now: float, urgent: bool = False) -> float | None:
         """None if a call may go now, else seconds until the budget should be above its reserve.
 
         Callers already refused and told to come back later hold the slots they were promised, so the next
-        one refused is told a later time: waiters are spread over the refill instead of all waking at once."""
+        one refused is told a later time: waiters are spread over the refill instead of all waking at once.
+        ``urgent`` callers (work for a lane with no usable copy yet) go first: a call that is not urgent
+        leaves room for every urgent caller still waiting, and an urgent one counts only urgent waiters
+        ahead of it."""
         if self.promises:
             self.promises = deque(p for p in self.promises if p > now)
+        if self.urgent_promises:  # held a while past their time: a durable timer wakes its caller a little late
+            self.urgent_promises = deque(p for p in self.urgent_promises if p + URGENT_GRACE_SECONDS > now)
+        queue = self.urgent_promises if urgent else self.promises
+        ahead = len(self.urgent_promises) + (0 if urgent else len(self.promises))
         estimate = self.estimate(now)
         reserve = self.reserve()
         if now < self.blocked_until:  # Compute said when (a 429's Retry-After): that, spread over the waiters
-            seconds = self.blocked_until - now + len(self.promises) * self.window / max(1, self.limit - reserve)
-            self.promises.append(now + seconds)
+            seconds = self.blocked_until - now + ahead * self.window / max(1, self.limit - reserve)
+            queue.append(now + seconds)
             return seconds
-        if self.blocked_until > self.seen or estimate > reserve:
+        held = 0 if urgent else len(self.urgent_promises)
+        if self.blocked_until > self.seen or estimate > reserve + held:
+            if urgent and self.urgent_promises and self.urgent_promises[0] <= now:
+                self.urgent_promises.popleft()  # an urgent caller back for the room it was promised
             return None  # a probe after a 429's Retry-After (no answer since), or room left
-        need = reserve - estimate + 1 + len(self.promises)
+        need = reserve - estimate + 1 + ahead
         leaving = sorted(t + self.window - now for t in self.calls if t + self.window > now)
         if len(leaving) >= need:
             seconds = leaving[need - 1]
@@ -177,7 +189,7 @@ class Budget:
             per_window = max(1, self.limit - reserve)
             seconds = base + self.window * ((need - len(leaving) - 1) // per_window)
         seconds = max(seconds, MIN_WAIT_SECONDS)
-        self.promises.append(now + seconds)
+        queue.append(now + seconds)
         return seconds
 
 
@@ -240,8 +252,9 @@ class Pacer:
 
     # ---- the two hooks ----
 
-    def before(self, method: str, url: str) -> tuple[Refusal | None, list[BudgetKey]]:
-        """Refuse the call (a :class:`Refusal`), or count it and return the budgets it was counted against."""
+    def before(self, method: str, url: str, urgent: bool = False) -> tuple[Refusal | None, list[BudgetKey]]:
+        """Refuse the call (a :class:`Refusal`), or count it and return the budgets it was counted against.
+        ``urgent``: see :meth:`Budget.wait`."""
         now = self._clock()
         with self._lock:
             policies = self._classes.get(call_class(method, url), frozenset())
@@ -251,7 +264,7 @@ class Pacer:
                 budget = self._budgets.get(key)
                 if budget is None:
                     continue
-                seconds = budget.wait(now)
+                seconds = budget.wait(now, urgent)
                 if seconds is not None and (worst is None or seconds > worst.seconds):
                     worst = Refusal(
                         max(MIN_WAIT_SECONDS, math.ceil(seconds)),
@@ -276,7 +289,7 @@ class Pacer:
                     counted.append(key)
             return None, counted
 
-    def admits(self, calls: Iterable[tuple[str, str]]) -> Refusal | None:
+    def admits(self, calls: Iterable[tuple[str, str]], urgent: bool = False) -> Refusal | None:
         """Would every one of these calls be let through now? The worst refusal if not; nothing is counted.
 
         An activity that needs several reads asks before the first: a read spent on the source region is
@@ -288,7 +301,7 @@ class Pacer:
                 for policy in sorted(self._classes.get(call_class(method, url), frozenset())):
                     key = self._key(url, policy)
                     budget = self._budgets.get(key)
-                    seconds = None if budget is None else budget.wait(now)
+                    seconds = None if budget is None else budget.wait(now, urgent)
                     if budget is not None and seconds is not None and (worst is None or seconds > worst.seconds):
                         worst = Refusal(
                             max(MIN_WAIT_SECONDS, math.ceil(seconds)),

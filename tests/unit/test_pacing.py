@@ -196,3 +196,24 @@ def test_a_first_sight_in_a_429_borrows_the_policys_limit_from_another_region():
     budget = pacer._budgets
     limits = {k.region: b.limit for k, b in budget.items() if k.policy == "PutRestorePointSubscriptionMaximum"}
     assert limits == {"westus2": 150, "northeurope": 150}
+
+
+def test_urgent_callers_go_first_and_others_leave_them_room():
+    # Work for a lane with no usable copy yet (``arm.urgent``) is let through before work for lanes already
+    # protected: a fleet's first copies start at the pace the budget allows (bench/fleet.py), second copies wait.
+    clock = Clock()
+    pacer = Pacer(clock)
+    learn_region(pacer, RPC)
+    pacer.after("PUT", RP, 201, put_header(5, 149), [])
+    pacer.after("PUT", RP, 201, put_header(5, 8), [])  # at the reserve (8 of 150)
+    urgent, _ = pacer.before("PUT", RP, urgent=True)
+    later, _ = pacer.before("PUT", RP)
+    assert urgent is not None and later is not None
+    assert later.seconds >= urgent.seconds  # the one that is not urgent is told to come back after it
+    clock.now += 1
+    pacer.after("PUT", RP, 201, put_header(5, 9), [])  # one call of someone else's left the window: room for one
+    assert pacer.before("PUT", RP)[0] is not None  # not urgent: the room is the waiting urgent caller's
+    refusal, counted = pacer.before("PUT", RP, urgent=True)
+    assert refusal is None and counted
+    clock.now = 1000 + 1800 + 2  # the whole window has turned over: room for everyone
+    assert pacer.before("PUT", RP)[0] is None
