@@ -98,6 +98,8 @@ def start(args: argparse.Namespace) -> Stack:
                 "IDENTITY_ENDPOINT": stack.identity_url,
                 "IDENTITY_HEADER": IDENTITY_HEADER,
                 "REPLICATION_POLICY_PATH": str(args.policy.resolve()),
+                # The protection report and dashboard measure RPO on this stack's scaled clock.
+                "DEV_SCALED_CLOCK": f"{scenario['clock']['start']},{args.scale},{clock[-1]}",
             }
         )
         settings = workdir / "local.settings.json"

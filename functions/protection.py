@@ -26,8 +26,11 @@ sooner than that is worth, so the cache is per source collection and the stalest
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import os
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -52,8 +55,29 @@ KNOWN_USABLE_MAX = 200_000
 
 
 def utc_now() -> datetime:
-    """The report's clock: UTC now. The end-to-end tests point it at the emulator's (virtual) clock."""
+    """The report's clock: UTC now. The end-to-end tests point it at the emulator's (virtual) clock.
+
+    ``DEV_SCALED_CLOCK`` (dev only, written by ``make demo`` and ``make dev``; never set in Azure):
+    ``<start>,<scale>,<anchor>``, the scaled clock the local stack's emulator and host run on (``start + (wall -
+    anchor) * scale``), so RPO ages are measured on the simulated time the restore points were made in, not on
+    the machine's date (which would make every demo lane days old)."""
+    spec = os.environ.get("DEV_SCALED_CLOCK") or ""
+    if spec:
+        scaled = _scaled(spec)
+        if scaled is not None:
+            start, scale, anchor = scaled
+            return start + timedelta(seconds=(time.time() - anchor) * scale)
     return datetime.now(UTC)
+
+
+@functools.lru_cache(maxsize=4)
+def _scaled(spec: str) -> tuple[datetime, float, float] | None:
+    try:
+        start, scale, anchor = spec.split(",")
+        when = domain.parse_time(start)
+        return (when, float(scale), float(anchor)) if when is not None else None
+    except ValueError:
+        return None
 
 
 class BudgetSpent(Exception):
