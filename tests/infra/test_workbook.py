@@ -104,9 +104,10 @@ def test_queries_name_only_what_the_app_emits():
     fields = _code_log_fields()
     code = "\n".join(p.read_text(encoding="utf-8") for p in infra_lib.app_python_files())
     for name, query in _queries().items():
-        tables = set(re.findall(r"^\s*(\w+)\s*$|^\s*(\w+)\s*\|", query, re.M))
-        used_tables = {t for pair in tables for t in pair if t}
-        assert used_tables <= {"customMetrics", "traces"}, (name, used_tables)
+        bound = set(re.findall(r"\blet (\w+)\s*=", query))
+        heads = re.findall(r"^(?:let \w+\s*=\s*)?(\w+)\s*$", query, re.M)
+        used_tables = {t for t in heads if t not in bound}
+        assert used_tables and used_tables <= {"customMetrics", "traces"}, (name, used_tables)
         for metric in re.findall(r'"(rpr\.[a-z_.]+)"', query):
             assert metric in names, f"{name}: {metric!r} is not a metric the app emits ({sorted(names)})"
         for dim in re.findall(r"customDimensions\.(\w+)", query):
