@@ -271,3 +271,17 @@ def test_rpo_state_from_the_target_collection_tag_announces_each_change_once():
     assert rpo_transition(None, met, NOW) == (None, None)  # first sight of a met lane: nothing to say or write
     assert rpo_transition("missed", {**lane, "objectiveMet": None}, NOW) == (None, None)  # not read
     assert RPO_TAG == "rpr-rpo-objective"
+
+
+def test_the_openapi_document_describes_the_disk_bytes_and_the_csv_columns():
+    import json
+    from pathlib import Path
+
+    from replication.protection import CSV_COLUMNS
+
+    doc = json.loads((Path(__file__).resolve().parents[2] / "functions" / "openapi.json").read_text())
+    lane = doc["components"]["schemas"]["ProtectionLane"]["properties"]
+    assert {"diskBytesCopied", "diskBytesCopying"} <= set(lane)
+    assert "diskBytes" in lane["newestUsableCopy"]["properties"] and "diskBytes" in lane["inFlight"]["items"]["properties"]
+    csv_doc = doc["paths"]["/protection"]["get"]["responses"]["200"]["content"]["text/csv"]["schema"]["description"]
+    assert csv_doc.split(": ", 1)[1].split(", ") == list(CSV_COLUMNS)
