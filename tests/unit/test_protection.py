@@ -282,6 +282,8 @@ def test_the_openapi_document_describes_the_disk_bytes_and_the_csv_columns():
     doc = json.loads((Path(__file__).resolve().parents[2] / "functions" / "openapi.json").read_text())
     lane = doc["components"]["schemas"]["ProtectionLane"]["properties"]
     assert {"diskBytesCopied", "diskBytesCopying"} <= set(lane)
-    assert "diskBytes" in lane["newestUsableCopy"]["properties"] and "diskBytes" in lane["inFlight"]["items"]["properties"]
+    assert (
+        "diskBytes" in lane["newestUsableCopy"]["properties"] and "diskBytes" in lane["inFlight"]["items"]["properties"]
+    )
     csv_doc = doc["paths"]["/protection"]["get"]["responses"]["200"]["content"]["text/csv"]["schema"]["description"]
     assert csv_doc.split(": ", 1)[1].split(", ") == list(CSV_COLUMNS)
