@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -158,6 +159,13 @@ def _protection(console: Console, session: requests.Session, base: str) -> None:
 
 
 def _hold(console: Console, base: str) -> None:
+    """Serve until Ctrl-C or SIGTERM; either leaves through the stack's ``with``, which stops both processes."""
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)  # also when started in the background, where SIGINT comes ignored
+    signal.signal(signal.SIGTERM, stop)
     console.print(f"serving: dashboard {base}/api/dashboard?code={FUNCTION_KEY}   (Ctrl-C stops)")
     try:
         while True:
