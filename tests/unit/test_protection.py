@@ -287,3 +287,19 @@ def test_the_openapi_document_describes_the_disk_bytes_and_the_csv_columns():
     )
     csv_doc = doc["paths"]["/protection"]["get"]["responses"]["200"]["content"]["text/csv"]["schema"]["description"]
     assert csv_doc.split(": ", 1)[1].split(", ") == list(CSV_COLUMNS)
+
+
+def test_the_report_clock_follows_the_local_stacks_scaled_clock(monkeypatch):
+    """make demo / make dev write DEV_SCALED_CLOCK: RPO ages are measured in the scenario's time."""
+    import time
+    from datetime import timedelta
+
+    from functions import protection
+
+    monkeypatch.setenv("DEV_SCALED_CLOCK", f"2026-11-23T06:00:00Z,60,{time.time() - 10:.6f}")
+    now = protection.utc_now()
+    assert timedelta(seconds=590) < now - datetime(2026, 11, 23, 6, tzinfo=UTC) < timedelta(seconds=700)
+    monkeypatch.setenv("DEV_SCALED_CLOCK", "nonsense")
+    assert abs((protection.utc_now() - datetime.now(UTC)).total_seconds()) < 5
+    monkeypatch.delenv("DEV_SCALED_CLOCK")
+    assert abs((protection.utc_now() - datetime.now(UTC)).total_seconds()) < 5
