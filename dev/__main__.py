@@ -144,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         print("follow it (lanes, copies, per-disk percent; Azure refreshes the percent every 10 simulated min):")
         print(f"  curl -sS '{stack.host_url}/api/replications?code={FUNCTION_KEY}'")
         print(f"  curl -sS '{stack.host_url}/api/replications/<id>?code={FUNCTION_KEY}'")
+        print(f"dashboard (a browser; RPO aged on this clock): {stack.host_url}/api/dashboard?code={FUNCTION_KEY}")
         print("Ctrl-C stops both.", flush=True)
         while not stop.wait(0.5):
             for proc in stack.processes:
