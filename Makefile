@@ -12,6 +12,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SCENARIO ?= scenarios/demo.json
 JSON ?=
+# make demo HOLD=1: keep the stack (and the dashboard) serving after the run, until Ctrl-C.
+HOLD ?=
 # pytest arguments, e.g. make test PYTEST_ARGS='-m "not slow"'.
 PYTEST_ARGS ?=
 
@@ -51,7 +53,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 demo: $(STAMP)
-	$(BIN)/python -m demo --scenario $(SCENARIO) $(if $(JSON),--json $(JSON),)
+	$(BIN)/python -m demo --scenario $(SCENARIO) $(if $(JSON),--json $(JSON),) $(if $(HOLD),--hold,)
 
 dev: $(STAMP)
 	$(BIN)/python -m dev --scale $(SCALE)

@@ -1,15 +1,18 @@
 """Run a scenario end to end and show it: `python -m demo --scenario scenarios/demo.json [--json out.json]`.
 
-Starts the emulator and the local durable host, asks the app (through its own HTTP API, with the
-function key) to replicate every collection of the scenario, shows live progress per lane, prints
-a summary, optionally writes the outcome per source restore point and target region, and exits 0
-only if every copy succeeded.
+Starts the emulator and the local durable host, prints the dashboard's address (with the function key: open it
+in a browser while the demo runs), asks the app (through its own HTTP API, with the function key) to replicate
+every collection of the scenario, shows live progress per lane, prints a summary and the protection table (the
+app's ``GET /api/protection``: per VM and region the newest usable copy's source time, its RPO age on the demo's
+clock, the objective and whether it is met), optionally writes the outcome per source restore point and target
+region, and exits 0 only if every copy succeeded. ``--hold`` keeps the stack serving afterwards until Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -35,6 +38,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--regions", help="comma-separated target regions (default: the scenario's demo block)")
     parser.add_argument("--target-resource-group", help="default: the scenario's demo block, or rg-dr")
     parser.add_argument("--workdir", type=Path, default=REPO / ".demo")
+    parser.add_argument("--hold", action="store_true", help="keep serving the app and dashboard until Ctrl-C")
     return parser.parse_args(argv)
 
 
@@ -47,11 +51,19 @@ def _collection_ids(scenario: dict[str, Any]) -> list[str]:
 
 
 def _policy_for(scenario: dict[str, Any], regions: list[str], group: str) -> dict[str, Any]:
-    """The replication policy the app runs with: the scenario's collections to the demo regions."""
+    """The replication policy the app runs with: the scenario's collections to the demo regions, each region's
+    RPO objective from the scenario's ``demo.rpoHours`` (default: the app's, 26 h)."""
+    objectives = (scenario.get("demo") or {}).get("rpoHours") or {}
     return {
         "sources": {"collections": _collection_ids(scenario)},
         "targets": [
-            {"region": r, "subscriptionId": "{sourceSubscriptionId}", "resourceGroup": group, "copyTags": ["app"]}
+            {
+                "region": r,
+                "subscriptionId": "{sourceSubscriptionId}",
+                "resourceGroup": group,
+                "copyTags": ["app"],
+                **({"rpoHours": objectives[r]} if r in objectives else {}),
+            }
             for r in regions
         ],
     }
@@ -93,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with stack:
         console.print(f"emulator {stack.arm_url}   host {stack.host_url}   logs {args.workdir}/")
+        console.print(f"dashboard {stack.host_url}/api/dashboard?code={FUNCTION_KEY}   (open it in a browser)")
         session = requests.Session()
         session.params = {"code": FUNCTION_KEY}  # type: ignore[assignment]
         ids = []
@@ -104,7 +117,61 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             ids.append(response.json()["id"])
         docs = _follow(console, session, stack.host_url, ids, started + args.timeout)
-    return _report(console, docs, args.json, time.monotonic() - started)
+        code = _report(console, docs, args.json, time.monotonic() - started)
+        _protection(console, session, stack.host_url)
+        if args.hold:
+            _hold(console, stack.host_url)
+    return code
+
+
+def _protection(console: Console, session: requests.Session, base: str) -> None:
+    """The app's own protection report (``GET /api/protection``), one row per VM and region."""
+    response = session.get(f"{base}/api/protection", timeout=60)
+    if response.status_code != 200:
+        console.print(f"[red]protection report: {response.status_code} {response.text[:300]}")
+        return
+    doc = response.json()
+    table = Table(title=f"Protection as of {doc['asOf']} (demo clock)")
+    for col in ("source collection", "region", "newest usable copy", "source time", "RPO age", "objective", ""):
+        table.add_column(col, no_wrap=True)
+    table.add_column("disks copied", justify="right", no_wrap=True)
+    for lane in doc["lanes"]:
+        copy = lane.get("newestUsableCopy") or {}
+        age = lane.get("rpoHours")
+        met = lane.get("objectiveMet")
+        verdict = "[green]met" if met else ("[red]missed" if met is False else "[grey50]unknown")
+        table.add_row(
+            lane["sourceCollectionId"].rsplit("/", 1)[-1],
+            lane["region"],
+            copy.get("name") or "-",
+            copy.get("sourceTime") or "-",
+            "-" if age is None else f"{age:.1f} h",
+            f"{lane.get('objectiveHours'):g} h",
+            verdict,
+            "-" if lane.get("diskBytesCopied") is None else f"{lane['diskBytesCopied'] / 1024**3:,.0f} GiB",
+        )
+    console.print(table)
+    s = doc["summary"]
+    console.print(
+        f"{s['sources']} sources: {s['protected']} protected, {s['atRisk']} at risk, {s['unprotected']} unprotected, "
+        f"{s['unknown']} unknown; {doc.get('armReads', 0)} ARM reads"
+    )
+
+
+def _hold(console: Console, base: str) -> None:
+    """Serve until Ctrl-C or SIGTERM; either leaves through the stack's ``with``, which stops both processes."""
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)  # also when started in the background, where SIGINT comes ignored
+    signal.signal(signal.SIGTERM, stop)
+    console.print(f"serving: dashboard {base}/api/dashboard?code={FUNCTION_KEY}   (Ctrl-C stops)")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        console.print("stopping")
 
 
 def _follow(

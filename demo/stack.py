@@ -124,7 +124,12 @@ def start_stack(scenario: Path, workdir: Path, *, clock_start: str, scale: float
                 "MAX_COPY_ATTEMPTS": "3",
                 "ON_COPY_FAILURE": "continue",
                 "SWEEP_SCHEDULE": "0 0 */6 * * *",
+                "PROTECTION_SCHEDULE": "0 */15 * * * *",  # as the Bicep: RPO gauge, events, log lines
                 "REPLICATION_POLICY": json.dumps(policy),
+                # The protection report measures RPO on the stack's scaled clock, not the machine's date.
+                "DEV_SCALED_CLOCK": f"{clock_start},{scale},{anchor}",
+                # The demo's fleet is tiny: every report reads Azure (the emulator) afresh.
+                "PROTECTION_CACHE_SECONDS": "0",
             }
         }
         (workdir / "local.settings.json").write_text(json.dumps(settings, indent=2))

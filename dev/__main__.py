@@ -98,6 +98,8 @@ def start(args: argparse.Namespace) -> Stack:
                 "IDENTITY_ENDPOINT": stack.identity_url,
                 "IDENTITY_HEADER": IDENTITY_HEADER,
                 "REPLICATION_POLICY_PATH": str(args.policy.resolve()),
+                # The protection report and dashboard measure RPO on this stack's scaled clock.
+                "DEV_SCALED_CLOCK": f"{scenario['clock']['start']},{args.scale},{clock[-1]}",
             }
         )
         settings = workdir / "local.settings.json"
@@ -142,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         print("follow it (lanes, copies, per-disk percent; Azure refreshes the percent every 10 simulated min):")
         print(f"  curl -sS '{stack.host_url}/api/replications?code={FUNCTION_KEY}'")
         print(f"  curl -sS '{stack.host_url}/api/replications/<id>?code={FUNCTION_KEY}'")
+        print(f"dashboard (a browser; RPO aged on this clock): {stack.host_url}/api/dashboard?code={FUNCTION_KEY}")
         print("Ctrl-C stops both.", flush=True)
         while not stop.wait(0.5):
             for proc in stack.processes:

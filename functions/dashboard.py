@@ -74,6 +74,8 @@ def render(doc: dict[str, Any], sweep: dict[str, Any] | None) -> str:
             age = lane.get("rpoHours")
             label = f"{lane['state']}" + (f" · {age:.1f} h" if age is not None else "")
             title = f"objective {lane.get('objectiveHours')} h; " + str(lane.get("reason") or "")
+            if lane.get("diskBytesCopied") is not None:
+                title += f"; disks copied {lane['diskBytesCopied'] / 1024**3:,.0f} GiB"
             out.append(
                 f"<td class='cell' data-state='{escape(lane['state'])}' title='{escape(title)}' "
                 f"style='background:{COLOURS.get(lane['state'], '#757575')}'>{escape(label)}</td>"

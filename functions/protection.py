@@ -10,6 +10,10 @@ What it costs in Compute reads (the budgets of ``/work/shared`` §7: ``HighCostG
 * per lane, at most :data:`MAX_OBSERVED` ``$expand=instanceView`` GETs, newest copy first, until a usable
   copy is found; a copy seen usable is remembered for the life of the process (it never becomes
   unusable), so a steady fleet costs none of these.
+* bytes of disks copied: nothing more; they come with the target collection's read
+  (``replication.arm_protection.read_collection_with_disk_bytes``, each copy's ``diskSizeGB``).
+* the lane's last announced RPO state: nothing more to read (it is a tag of the target collection, read with
+  it); one PATCH of the target collection when a lane's objective changes (``functions.state_events``).
 
 At 1,000 collections and 2 regions that is about 3,000 low-cost GETs per full refresh, over Compute's
 subscription budget of a few hundred per window, so a report spends at most ``PROTECTION_MAX_READS``
@@ -22,8 +26,11 @@ sooner than that is worth, so the cache is per source collection and the stalest
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import os
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,7 +38,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from replication import arm
+from replication import arm, arm_protection
 from replication import protection as domain
 from replication.ids import CollectionRef, legacy_target_collection_name, normalize, same_id, target_collection_name
 from replication.model import CollectionInfo, CopyObservation
@@ -48,8 +55,29 @@ KNOWN_USABLE_MAX = 200_000
 
 
 def utc_now() -> datetime:
-    """The report's clock: UTC now. The end-to-end tests point it at the emulator's (virtual) clock."""
+    """The report's clock: UTC now. The end-to-end tests point it at the emulator's (virtual) clock.
+
+    ``DEV_SCALED_CLOCK`` (dev only, written by ``make demo`` and ``make dev``; never set in Azure):
+    ``<start>,<scale>,<anchor>``, the scaled clock the local stack's emulator and host run on (``start + (wall -
+    anchor) * scale``), so RPO ages are measured on the simulated time the restore points were made in, not on
+    the machine's date (which would make every demo lane days old)."""
+    spec = os.environ.get("DEV_SCALED_CLOCK") or ""
+    if spec:
+        scaled = _scaled(spec)
+        if scaled is not None:
+            start, scale, anchor = scaled
+            return start + timedelta(seconds=(time.time() - anchor) * scale)
     return datetime.now(UTC)
+
+
+@functools.lru_cache(maxsize=4)
+def _scaled(spec: str) -> tuple[datetime, float, float] | None:
+    try:
+        start, scale, anchor = spec.split(",")
+        when = domain.parse_time(start)
+        return (when, float(scale), float(anchor)) if when is not None else None
+    except ValueError:
+        return None
 
 
 class BudgetSpent(Exception):
@@ -73,6 +101,9 @@ class _Cache:
     units: dict[str, tuple[datetime, list[CollectionInfo]]] = field(default_factory=dict)
     lanes: dict[str, tuple[datetime, list[dict[str, Any]]]] = field(default_factory=dict)
     usable: dict[str, CopyObservation] = field(default_factory=dict)
+    # (source lower, region) -> the lane's target collection as last read (id, or None when it does not exist,
+    # and its tags): where the lane's last announced RPO state lives (functions/state_events.py).
+    targets: dict[tuple[str, str], state_events.LaneTarget] = field(default_factory=dict)
 
 
 _cache = _Cache()
@@ -99,19 +130,27 @@ def _read(budget: Budget, collection_id: str) -> CollectionInfo | None:
     return arm.read_collection(collection_id)
 
 
-def _target(budget: Budget, source: CollectionInfo, target: dict[str, Any]) -> tuple[str, CollectionInfo | None]:
+def _read_sized(budget: Budget, collection_id: str) -> tuple[CollectionInfo | None, dict[str, int | None]]:
+    budget.spend()
+    return arm_protection.read_collection_with_disk_bytes(collection_id)
+
+
+def _target(
+    budget: Budget, source: CollectionInfo, target: dict[str, Any]
+) -> tuple[str, CollectionInfo | None, dict[str, int | None]]:
+    """The lane's target collection (under its name, else the earlier releases' name) with its copies' disk bytes."""
     ref = CollectionRef(
         target["subscriptionId"], target["resourceGroup"], target_collection_name(source["id"], target["region"])
     )
-    found = _read(budget, ref.id)
+    found, sizes = _read_sized(budget, ref.id)
     if found is None:
         legacy = CollectionRef(
             ref.subscription_id, ref.resource_group, legacy_target_collection_name(source["name"], target["region"])
         )
-        old = _read(budget, legacy.id)
+        old, old_sizes = _read_sized(budget, legacy.id)
         if old is not None and same_id(old.get("sourceId"), source["id"]):
-            return legacy.id, old
-    return ref.id, found
+            return legacy.id, old, old_sizes
+    return ref.id, found, sizes
 
 
 def _observe(budget: Budget, cache: _Cache, target: CollectionInfo | None) -> dict[str, CopyObservation | None]:
@@ -147,11 +186,17 @@ def read_source_lanes(
     for target in policy.targets_for(source):
         region = target["region"]
         objective = policy.rpo_hours(region, domain.DEFAULT_RPO_HOURS)
-        target_id, found = _target(budget, source, dict(target))
+        target_id, found, sizes = _target(budget, source, dict(target))
         observations = _observe(budget, cache, found)
         rows.append(
-            domain.lane_protection(source, found, region, objective, observations, now, target_collection_id=target_id)
+            domain.lane_protection(
+                source, found, region, objective, observations, now, target_collection_id=target_id, disk_bytes=sizes
+            )
         )
+        with _lock:
+            cache.targets[(normalize(source["id"]), region)] = state_events.LaneTarget(
+                found["id"] if found is not None else None, dict(found["tags"]) if found is not None else {}
+            )
     return rows
 
 
@@ -268,7 +313,8 @@ def evaluate(now: datetime | None = None) -> dict[str, Any]:
     when = now or utc_now()
     doc = build_report(policy, settings, when)
     telemetry.record_protection(doc["lanes"])
-    state_events.rpo_transitions(doc["lanes"], when)
+    cache = _cache_for(load_arm_settings().endpoint)
+    state_events.rpo_transitions(doc["lanes"], when, cache.targets, _lock)
     return doc
 
 

@@ -7,8 +7,17 @@ role "EventGrid Data Sender" on the topic (Learn "Authenticate publishing client
 Publishing never fails the caller: a refused or unreachable topic is logged at WARNING and the event dropped
 (the metrics and the report are the record; the events are notifications).
 
-RPO changes are found by comparing each protection check with the last one this process saw. After a restart
-the first check announces every lane whose objective is missed again (at least once), never a "met".
+RPO changes are found by comparing each protection check with the state last announced for the lane, which is kept
+in Azure, not in this process: the tag ``rpr-rpo-objective`` (``missed`` / ``met``) of the lane's target collection,
+read with the collection by the report anyway (no read of its own) and written, one PATCH through Compute's
+collection-update budget, only when the state changes (a steady fleet writes nothing; an outage costs one PATCH per
+lane when it begins and one when it ends). So a restart, or a second instance, neither repeats a "missed" nor loses
+a "met". Order: the event is published first, then the tag written; if the write fails (throttled, refused, a crash
+in between) the next check announces the change again with the same event ``id``
+(``replication.cloudevents.rpo_event_id``), so delivery stays at least once and a consumer dedupes on ``id``. Two
+instances whose caches (``PROTECTION_CACHE_SECONDS``) straddle a change may both announce it: the same ``id``.
+A lane whose target collection does not exist yet has nowhere to keep it: this process's memory serves (after a
+restart its miss is announced again, as before), and its tag is written once the collection exists.
 """
 
 from __future__ import annotations
@@ -17,10 +26,15 @@ import json
 import logging
 import os
 import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from replication.cloudevents import cloud_event, rpo_changes
+from replication import arm, arm_protection
+from replication.cloudevents import RPO_TAG, cloud_event, rpo_transition
+from replication.ids import normalize
 from replication.settings import load_arm_settings, load_observe_settings
 
 from . import telemetry
@@ -33,7 +47,30 @@ BATCH = 100
 
 _lock = threading.Lock()
 _clients: dict[tuple[str, str], Any] = {}
-_rpo_states: dict[str, dict[tuple[str, str], bool]] = {}
+_transitions = threading.Lock()  # one protection check's transitions at a time in this process
+
+
+@dataclass(frozen=True)
+class _Said:
+    """What this process last announced for a lane, when, and whether the target collection's tag holds it."""
+
+    state: str  # "met" / "missed"
+    at: float  # time.monotonic()
+    recorded: bool
+
+
+# (source, region) -> what this process said. Not the record (the tag is): it covers lanes whose target collection
+# does not exist yet, and a report that read the tag just before this process wrote it (two checks at once).
+_said: dict[str, dict[tuple[str, str], _Said]] = {}
+
+
+@dataclass
+class LaneTarget:
+    """A lane's target collection as the protection report last read it: where its RPO state is kept."""
+
+    collection_id: str | None  # None: it does not exist (yet)
+    tags: dict[str, str] = field(default_factory=dict)
+    read_at: float = field(default_factory=time.monotonic)
 
 
 def _client(endpoint: str) -> Any:
@@ -103,28 +140,91 @@ def copy_event(kind: str, lane: dict[str, Any], when: datetime, **data: Any) -> 
     publish([cloud_event(kind, lane["sourceCollectionId"], lane["region"], when, **data)])
 
 
-def rpo_transitions(lanes: list[dict[str, Any]], when: datetime) -> list[dict[str, Any]]:
-    """Publish RpoObjectiveMissed / Met for lanes whose objective changed since the last check."""
+def rpo_transitions(
+    lanes: list[dict[str, Any]],
+    when: datetime,
+    targets: Mapping[tuple[str, str], LaneTarget] | None = None,
+    targets_lock: Any = None,
+) -> list[dict[str, Any]]:
+    """Publish RpoObjectiveMissed / Met for lanes whose objective changed since it was last announced (the
+    :data:`RPO_TAG` of ``targets[(source, region)]``), log each change, and write the new state to the tag."""
     endpoint = load_arm_settings().endpoint  # one memory per ARM endpoint (tests run several emulators)
-    with _lock:
-        previous = dict(_rpo_states.get(endpoint) or {})
-    events, states = rpo_changes(previous, lanes, when)
-    with _lock:
-        _rpo_states[endpoint] = states
-    for event in events:
-        line = "RPO objective met again" if event["type"].endswith("Met") else "RPO objective missed"
-        telemetry.log.info(  # under "replication": exported by Azure Monitor, alerted on (infra/modules/alerts.bicep)
-            "%s: collection=%s region=%s rpoHours=%s",
-            line,
-            event["source"],
-            event["subject"],
-            event["data"].get("rpoHours"),
-        )
-    publish(events)
+    lock = targets_lock or threading.Lock()
+    with _transitions:
+        said = _said.setdefault(endpoint, {})
+        events: list[dict[str, Any]] = []
+        writes: list[tuple[tuple[str, str], LaneTarget, str]] = []
+        for lane in lanes:
+            if lane.get("objectiveMet") is None:
+                continue
+            key = (normalize(str(lane["sourceCollectionId"])), str(lane["region"]))
+            target = (targets or {}).get(key)
+            exists = target is not None and bool(target.collection_id)
+            with lock:
+                tagged = target.tags.get(RPO_TAG) if target is not None and exists else None
+                read_at = target.read_at if target is not None else 0.0
+            mine = said.get(key)
+            fresher = mine is not None and (not exists or mine.at > read_at)
+            stored = mine.state if fresher and mine is not None else tagged
+            event, _ = rpo_transition(stored, lane, when)
+            now = "met" if lane["objectiveMet"] else "missed"
+            if event is not None:
+                events.append(event)
+            recorded = False
+            if target is not None and exists:
+                in_azure = mine.state if fresher and mine is not None and mine.recorded else (tagged or "met")
+                if in_azure.strip().lower() != now:
+                    writes.append((key, target, now))  # a change, or one said before the collection existed
+                else:
+                    recorded = True
+            said[key] = _Said(now, time.monotonic(), recorded)
+        for event in events:
+            line = "RPO objective met again" if event["type"].endswith("Met") else "RPO objective missed"
+            # under "replication": exported by Azure Monitor, alerted on (infra/modules/alerts.bicep)
+            telemetry.log.info(
+                "%s: collection=%s region=%s rpoHours=%s",
+                line,
+                event["source"],
+                event["subject"],
+                event["data"].get("rpoHours"),
+                extra={
+                    "collection": event["source"],
+                    "region": event["subject"],
+                    "rpoHours": event["data"].get("rpoHours"),
+                    "objectiveHours": event["data"].get("objectiveHours"),
+                },
+            )
+        publish(events)
+        for key, target, value in writes:
+            if _record(target, value, lock):
+                said[key] = _Said(value, time.monotonic(), True)
     return events
+
+
+def _record(target: LaneTarget, value: str, lock: Any) -> bool:
+    """Write the lane's announced RPO state to its target collection's tag (one PATCH); a failure is logged and
+    the next check announces the change again, with the same event id."""
+    assert target.collection_id is not None
+    with lock:
+        tags = {**target.tags, RPO_TAG: value}
+    try:
+        kept = arm_protection.tag_collection(target.collection_id, tags)
+    except arm.ArmFailure as failure:
+        log.warning(
+            "could not record the RPO state %s on %s (%s: %s); the next check announces it again",
+            value,
+            target.collection_id,
+            failure.kind,
+            failure,
+        )
+        return False
+    with lock:
+        target.tags = kept or tags
+    return True
 
 
 def reset() -> None:
     with _lock:
         _clients.clear()
-        _rpo_states.clear()
+    with _transitions:
+        _said.clear()

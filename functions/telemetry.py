@@ -13,7 +13,13 @@ Instruments (meter ``restore_point_replication``):
 * ``rpr.arm.throttled`` counter: ARM or Compute answers that said wait (429, the hourly copy limit),
   attributes ``kind`` and ``activity``;
 * ``rpr.copy.duration`` histogram, seconds from the copy's orchestration start to its outcome;
-* ``rpr.rpo.age`` gauge, hours, per lane (``source_collection``, ``region``), from the last protection check.
+* ``rpr.rpo.age`` gauge, hours, per lane (``source_collection``, ``region``), from the last protection check;
+* from the same check, what the Azure Monitor workbook (``infra/workbook.json``) shows as the dashboard does:
+  ``rpr.lane.state`` (1 per lane, attribute ``state``: protected / at-risk / unprotected / unknown),
+  ``rpr.lane.copies`` (copies per lane by ``state``: pending, copying, succeeded, failed, skipped, waiting),
+  ``rpr.lane.disk_bytes`` (bytes of disks copied, per lane) and ``rpr.copy.progress`` (percent per disk of each
+  copy in flight, attributes ``restore_point`` and ``disk``). Gauges, not log lines: Application Insights stores
+  one pre-aggregated point per series and export interval, whatever the number of checks.
 
 Activities run at least once, so a counter can count an activity that ran twice; alerts use the RPO gauge
 and the given-up counter, which tolerate that. The Azure SDK's HTTP logging policy logs every request and
@@ -36,6 +42,14 @@ HTTP_LOGGER = "azure.core.pipeline.policies.http_logging_policy"
 _lock = threading.Lock()
 _instruments: dict[str, Any] = {}
 _rpo: dict[tuple[str, str], float] = {}
+# name -> [(value, attributes)] of the last protection check, observed by the lane gauges.
+_lane_points: dict[str, list[tuple[float, dict[str, str]]]] = {}
+LANE_GAUGES = {
+    "lane_state": ("rpr.lane.state", "{lane}"),
+    "lane_copies": ("rpr.lane.copies", "{copy}"),
+    "lane_disk_bytes": ("rpr.lane.disk_bytes", "By"),
+    "copy_progress": ("rpr.copy.progress", "%"),
+}
 _configured = False
 
 
@@ -72,6 +86,19 @@ def use_meter_provider(provider: Any) -> None:
         _instruments["throttled"] = meter.create_counter("rpr.arm.throttled", unit="{answer}")
         _instruments["duration"] = meter.create_histogram("rpr.copy.duration", unit="s")
         _instruments["rpo"] = meter.create_observable_gauge("rpr.rpo.age", callbacks=[_observe_rpo], unit="h")
+        for key, (name, unit) in LANE_GAUGES.items():
+            _instruments[key] = meter.create_observable_gauge(name, callbacks=[_lane_observer(key)], unit=unit)
+
+
+def _lane_observer(key: str) -> Any:
+    def observe(options: Any) -> list[Any]:
+        from opentelemetry.metrics import Observation
+
+        with _lock:
+            points = list(_lane_points.get(key) or [])
+        return [Observation(value, attributes) for value, attributes in points]
+
+    return observe
 
 
 def _observe_rpo(options: Any) -> list[Any]:
@@ -120,9 +147,24 @@ def record_protection(lanes: list[dict[str, Any]]) -> None:
         for lane in lanes
         if lane.get("rpoHours") is not None
     }
+    points: dict[str, list[tuple[float, dict[str, str]]]] = {key: [] for key in LANE_GAUGES}
+    for lane in lanes:
+        where = {"source_collection": str(lane["sourceCollectionId"]).lower(), "region": str(lane["region"])}
+        points["lane_state"].append((1, {**where, "state": str(lane.get("state") or "unknown")}))
+        for state, count in sorted((lane.get("copies") or {}).items()):
+            points["lane_copies"].append((float(count), {**where, "state": str(state)}))
+        if lane.get("diskBytesCopied") is not None:
+            points["lane_disk_bytes"].append((float(lane["diskBytesCopied"]), dict(where)))
+        for copy in lane.get("inFlight") or []:
+            for disk in copy.get("disks") or []:
+                if disk.get("percent") is not None:
+                    attributes = {**where, "restore_point": str(copy.get("name")), "disk": str(disk.get("name"))}
+                    points["copy_progress"].append((float(disk["percent"]), attributes))
     with _lock:
         _rpo.clear()
         _rpo.update(values)
+        _lane_points.clear()
+        _lane_points.update(points)
 
 
 def event(message: str, /, **fields: Any) -> None:

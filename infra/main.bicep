@@ -203,6 +203,18 @@ module monitoring 'modules/monitoring.bicep' = {
   }
 }
 
+// The dashboard's views in Azure Monitor, over the app's Application Insights telemetry (issue 13).
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    namePrefix: 'rpr-${resourceToken}'
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+  }
+}
+
 module storage 'modules/storage.bicep' = {
   name: 'storage'
   scope: rg

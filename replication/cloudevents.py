@@ -31,8 +31,11 @@ TYPES = (
 MAX_REASON = 300
 
 
-def cloud_event(kind: str, source_collection_id: str, region: str, when: datetime, **data: Any) -> dict[str, Any]:
-    """One event; ``kind`` is the type without :data:`PREFIX`."""
+def cloud_event(
+    kind: str, source_collection_id: str, region: str, when: datetime, *, event_id: str | None = None, **data: Any
+) -> dict[str, Any]:
+    """One event; ``kind`` is the type without :data:`PREFIX`; ``event_id`` for an event that may be sent again
+    (the same change announced twice keeps its id, so a consumer that dedupes on it sees it once)."""
     event_type = PREFIX + kind
     if event_type not in TYPES:
         raise ValueError(f"unknown event type {kind!r}")
@@ -45,7 +48,7 @@ def cloud_event(kind: str, source_collection_id: str, region: str, when: datetim
         "type": event_type,
         "source": source_collection_id,
         "subject": region,
-        "id": str(uuid.uuid4()),
+        "id": event_id or str(uuid.uuid4()),
         "time": when.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "datacontenttype": "application/json",
         "data": body,
@@ -85,3 +88,55 @@ def rpo_changes(
             )
         states[key] = bool(met)
     return events, states
+
+
+# The last RPO state announced for a lane, kept in Azure on the lane's target collection (a tag), so a restart or a
+# second instance knows what was said: "missed" or "met"; no tag means nothing is outstanding (as "met").
+RPO_TAG = "rpr-rpo-objective"
+
+
+def rpo_event_id(lane: dict[str, Any], kind: str) -> str:
+    """The same transition always gets the same id: the lane, the kind and the newest usable copy it is about (a
+    miss is about the copy that grew too old, a recovery about the copy that arrived), so two instances, or a
+    retry after the tag write was lost, announce one event a consumer can dedupe on ``id``."""
+    copy = lane.get("newestUsableCopy") or {}
+    key = "|".join(
+        [
+            str(lane["sourceCollectionId"]).lower(),
+            str(lane["region"]).lower(),
+            kind,
+            str(copy.get("sourceTime") or "none"),
+            str(lane.get("objectiveHours")),
+        ]
+    )
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "rpr:" + key))
+
+
+def rpo_transition(
+    stored: str | None, lane: dict[str, Any], when: datetime
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The event for one lane given the state last announced (``stored``: the :data:`RPO_TAG` value, None when
+    absent) and the value to write back (None: write nothing). Only a change is announced and only a change is
+    written: a met lane with no tag needs neither (so a steady fleet costs no writes); a lane not read now
+    (``objectiveMet`` None) changes nothing."""
+    met = lane.get("objectiveMet")
+    if met is None:
+        return None, None
+    now = "met" if met else "missed"
+    before = "missed" if (stored or "").strip().lower() == "missed" else "met"
+    if now == before:
+        return None, None
+    kind = "RpoObjectiveMet" if met else "RpoObjectiveMissed"
+    copy = lane.get("newestUsableCopy") or {}
+    event = cloud_event(
+        kind,
+        lane["sourceCollectionId"],
+        lane["region"],
+        when,
+        event_id=rpo_event_id(lane, kind),
+        rpoHours=lane.get("rpoHours"),
+        objectiveHours=lane.get("objectiveHours"),
+        newestUsableCopySourceTime=copy.get("sourceTime"),
+        state=lane.get("state"),
+    )
+    return event, now

@@ -14,7 +14,10 @@ Per lane (a source collection and one target region):
   even when the source restore point has since been deleted;
 * RPO now: the age of that source time; the objective (``rpoHours`` of the policy target, default
   :data:`DEFAULT_RPO_HOURS`) and whether it is met;
-* the copies pending, copying (with per-disk percent), failed and skipped, with reasons (``planning``).
+* the copies pending, copying (with per-disk percent), failed and skipped, with reasons (``planning``);
+* the bytes of disks copied: the provisioned sizes of the disks of its succeeded copies (and of those copying),
+  from ``sourceMetadata.storageProfile`` ``diskSizeGB`` of each copy as the target collection's
+  ``$expand=restorePoints`` shows it (:func:`disk_bytes`), so it costs no read beyond the one the lane needs anyway.
 
 A lane is ``protected`` (a usable copy within the objective), ``at-risk`` (a usable copy, objective missed)
 or ``unprotected`` (no usable copy); ``unknown`` when it could not be read. A source is as bad as its worst
@@ -34,6 +37,7 @@ from .model import CollectionInfo, CopyObservation, RestorePointInfo
 from .planning import CopyState, creation_order, plan_lane
 from .status import _STATE_WORDS
 
+GIB = 1024**3  # managed disk sizes are binary gigabytes (GiB)
 DEFAULT_RPO_HOURS = 26.0  # a daily restore point plus two hours to copy it
 SUCCEEDED = "replicationstate/succeeded"
 MAX_REASON = 300
@@ -72,6 +76,33 @@ def usable(observation: CopyObservation) -> bool:
     return all((d["code"] or "").lower() == SUCCEEDED for d in observation["disks"])
 
 
+def disk_bytes(restore_point: Mapping[str, Any]) -> int | None:
+    """The provisioned size in bytes of a restore point's disks (``diskSizeGB`` x 2^30), None when none is shown.
+
+    Why this property: a restore point's ``sourceMetadata.storageProfile`` names each disk with its
+    ``diskSizeGB`` (spec ``RestorePointSourceVMOSDisk`` / ``...DataDisk``, read-only; recorded on a copy's GET:
+    azure-cli ``test_copy_vm_restore_point.yaml`` 2023-10, ``"diskSizeGB": 30``; Learn "Cross-region copy of VM
+    restore points" shows it as a string, ``"10"``). Neither the instance view nor any other property carries a
+    size or the bytes transferred (copies after the first are incremental: /work/shared §2), so this is the size
+    of what is protected, not of the traffic. A disk without a size counts nothing; no size at all is unknown.
+    """
+    storage = ((restore_point.get("properties") or {}).get("sourceMetadata") or {}).get("storageProfile") or {}
+    disks = [storage.get("osDisk") or {}, *(storage.get("dataDisks") or [])]
+    sizes = []
+    for disk in disks:
+        try:
+            sizes.append(int(float(disk["diskSizeGB"]) * GIB))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return sum(sizes) if sizes else None
+
+
+def collection_disk_bytes(collection: Mapping[str, Any]) -> dict[str, int | None]:
+    """Normalised restore point id -> :func:`disk_bytes`, for a collection body read with ``$expand=restorePoints``."""
+    points = (collection.get("properties") or {}).get("restorePoints") or []
+    return {normalize(p["id"]): disk_bytes(p) for p in points if p.get("id")}
+
+
 def copies_newest_first(target: CollectionInfo | None, source: CollectionInfo | None = None) -> list[RestorePointInfo]:
     """The target's restore points that may be usable copies (provisioningState Succeeded), newest first:
     the order in which the entry point reads instance views until it finds a usable one. Each copy carries
@@ -102,9 +133,12 @@ def lane_protection(
     now: datetime,
     *,
     target_collection_id: str | None = None,
+    disk_bytes: Mapping[str, int | None] | None = None,
 ) -> dict[str, Any]:
     """One lane's row of the report. ``observations`` maps normalised target restore point ids to what
-    ``$expand=instanceView`` showed (None: gone); a copy not observed is not counted as usable."""
+    ``$expand=instanceView`` showed (None: gone); a copy not observed is not counted as usable. ``disk_bytes``
+    maps normalised target restore point ids to their disks' size (:func:`collection_disk_bytes`); without it
+    the bytes are unknown (None), never 0."""
     plan = plan_lane(source, target, region)
     ordered = creation_order(source["restorePoints"])
     newest_source = ordered[-1] if ordered else None
@@ -121,6 +155,13 @@ def lane_protection(
     in_flight: list[dict[str, Any]] = []
     failures: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
+    sizes = disk_bytes
+    bytes_copied = 0 if sizes is not None else None
+    bytes_copying = 0 if sizes is not None else None
+
+    def size_of(target_id: str | None) -> int | None:
+        return None if sizes is None or not target_id else sizes.get(normalize(target_id))
+
     for c in plan.copies:
         word = _STATE_WORDS[c.state]
         seen = observations.get(normalize(c.target_id)) if c.target_id else None
@@ -133,6 +174,10 @@ def lane_protection(
         ):
             word = "failed"
         copies[word] = copies.get(word, 0) + 1
+        if word == "succeeded" and bytes_copied is not None:
+            bytes_copied += size_of(c.target_id) or 0
+        if word == "copying" and bytes_copying is not None:
+            bytes_copying += size_of(c.target_id) or 0
         if word == "copying":
             disks = [{"name": d["name"], "percent": d["percent"]} for d in (seen or {"disks": []})["disks"]]
             known = [d["percent"] for d in disks if d["percent"] is not None]
@@ -143,6 +188,7 @@ def lane_protection(
                     "targetRestorePointId": c.target_id,
                     "sourceTime": c.source["timeCreated"],
                     "percent": min(known) if known else None,
+                    "diskBytes": size_of(c.target_id),
                     "disks": disks,
                 }
             )
@@ -164,11 +210,18 @@ def lane_protection(
         else {"id": newest_source["id"], "name": newest_source["name"], "time": newest_source["timeCreated"]},
         "newestUsableCopy": None
         if usable_copy is None
-        else {"id": usable_copy["id"], "name": usable_copy["name"], "sourceTime": _iso(represented)},
+        else {
+            "id": usable_copy["id"],
+            "name": usable_copy["name"],
+            "sourceTime": _iso(represented),
+            "diskBytes": size_of(usable_copy["id"]),
+        },
         "rpoHours": None if age is None else round(age, 2),
         "objectiveHours": objective_hours,
         "objectiveMet": met,
         "copies": copies,
+        "diskBytesCopied": bytes_copied,
+        "diskBytesCopying": bytes_copying,
         "inFlight": in_flight,
         "failures": failures[-10:],
         "skipped": skipped[-10:],
@@ -254,6 +307,8 @@ CSV_COLUMNS = (
     "copying",
     "failed",
     "skipped",
+    "diskBytesCopied",
+    "diskBytesCopying",
     "reason",
 )
 
@@ -285,6 +340,8 @@ def to_csv(doc: Mapping[str, Any]) -> str:
             counts.get("copying"),
             counts.get("failed"),
             counts.get("skipped"),
+            lane.get("diskBytesCopied"),
+            lane.get("diskBytesCopying"),
             reason,
         ]
         writer.writerow([_cell(v) for v in cells])

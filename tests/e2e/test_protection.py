@@ -90,6 +90,13 @@ def test_report_before_and_after_replication_from_azure_state(tmp_path, monkeypa
     rows = list(csv.DictReader(io.StringIO(csv_text)))
     assert len(rows) == 4 and {r["state"] for r in rows} == {"protected", "at-risk"}
     assert doc["armReads"] > 0
+    # Bytes of disks copied, from the target collection's $expand=restorePoints (sourceMetadata diskSizeGB: the
+    # scenario's disks are 32 + 64 GiB): 3 copies per lane, and no read beyond what the report made anyway
+    # (1 list page, per collection the source and 2 targets, per lane 1 instance view).
+    assert west["diskBytesCopied"] == 3 * 96 * 1024**3 and west["diskBytesCopying"] == 0
+    assert west["newestUsableCopy"]["diskBytes"] == 96 * 1024**3
+    assert {r["diskBytesCopied"] for r in rows} == {str(3 * 96 * 1024**3)}
+    assert doc["armReads"] <= 1 + 2 * 3 + 4
 
 
 def test_a_copy_made_by_hand_counts_and_the_cache_is_bounded_by_the_read_budget(tmp_path, monkeypatch):
@@ -217,6 +224,61 @@ def _gauge(reader: InMemoryMetricReader) -> dict[tuple[str, str], float]:
 
 def _counters(reader: InMemoryMetricReader) -> dict[tuple[str, str], float]:
     return {(n, a.get("region", "")): v for n, a, v in _points(reader) if n.startswith("rpr.copies.")}
+
+
+def test_rpo_missed_then_met_exactly_once_each_across_a_restart(tmp_path, monkeypatch):
+    """The last announced RPO state lives in Azure (a tag on the target collection, written on transitions only),
+    not in process memory: a restart between the miss and the recovery neither repeats the miss nor loses the
+    "met"."""
+    scenario = make_scenario(vms=1, points=1)
+    scenario["collections"][0]["restorePoints"] = [{"name": "rp0", "timeCreated": _at(0), "changedPercent": 10}]
+    emu = start_emulator(scenario)
+    monkeypatch.setattr(protection, "utc_now", emu.clock.now)
+    policy = make_policy(("westus2", "northeurope"))
+    for target in policy["targets"]:
+        target["rpoHours"] = 3
+    settings = {
+        "REPLICATION_POLICY": json.dumps(policy),
+        "SWEEP_SCHEDULE": "0 0 0 1 1 *",
+        "PROTECTION_SCHEDULE": "0 */30 * * * *",
+        "PROTECTION_CACHE_SECONDS": "0",
+        "EVENTGRID_TOPIC_ENDPOINT": f"{emu.url}/_eventgrid/rpr/api/events",
+    }
+    source = collection_id("vm0-rpc")
+    try:
+        with app_host(emu, tmp_path / "h.db", settings) as host:
+            api = Api(host)
+            assert api.start(sourceCollectionId=source).status_code == 202
+            host.run_until_idle(timeout=240)
+            assert {lane["state"] for lane in _report(api).json()["lanes"]} == {"protected"}
+            admin(emu, "POST", "/_emulator/clock", {"advanceTo": _at(200)})  # rp0 is 3 h 20 min old: missed
+            assert {lane["objectiveMet"] for lane in _report(api).json()["lanes"]} == {False}
+        # A new process: nothing of the first one's memory is left.
+        protection.reset_cache()
+        state_events.reset()
+        with app_host(emu, tmp_path / "h.db", settings) as host:
+            api = Api(host)
+            assert {lane["objectiveMet"] for lane in _report(api).json()["lanes"]} == {False}
+            admin(emu, "POST", "/_emulator/restore-points", {"collectionId": source, "name": "rp1"})
+            assert api.start(sourceCollectionId=source).status_code == 202
+            host.run_until_idle(timeout=300)
+            assert {lane["objectiveMet"] for lane in _report(api).json()["lanes"]} == {True}
+        protection.reset_cache()
+        state_events.reset()
+        with app_host(emu, tmp_path / "h.db", settings) as host:
+            assert {lane["objectiveMet"] for lane in _report(Api(host)).json()["lanes"]} == {True}
+        events = [e["event"] for e in admin(emu, "GET", "/_emulator/eventgrid/events")["value"]]
+        client = sdk_client(emu)
+        tags = {
+            region: client.restore_point_collections.get("rg-dr", target_collection_name(source, region)).tags
+            for region in ("westus2", "northeurope")
+        }
+    finally:
+        emu.stop()
+    for region in ("westus2", "northeurope"):
+        rpo = [e["type"].rsplit(".", 1)[-1] for e in events if e["subject"] == region and ".Rpo" in e["type"]]
+        assert rpo == ["RpoObjectiveMissed", "RpoObjectiveMet"], (region, rpo)
+        assert tags[region]["rpr-rpo-objective"] == "met"
 
 
 def test_sweep_status_is_served(tmp_path, monkeypatch):

@@ -18,6 +18,7 @@ APP_BICEP = [infra_lib.INFRA / "main.bicep", infra_lib.INFRA / "modules" / "func
 # Read by the code without a default, yet deliberately not set in Azure.
 NOT_SET_IN_AZURE = {
     "ARM_CA_BUNDLE": "dev only: trusts the local ARM emulator's certificate",
+    "DEV_SCALED_CLOCK": "dev only: the report's clock follows the local stack's scaled clock (make demo, make dev)",
     "REPLICATION_POLICY_PATH": "alternative to REPLICATION_POLICY, which the Bicep sets inline",
 }
 # Functions platform settings the Bicep must set (identity-based storage, Entra-auth App Insights).

@@ -198,3 +198,108 @@ def test_a_lane_read_earlier_still_ages():
     later = aged(lane, NOW)
     assert later["rpoHours"] == 4.0 and later["objectiveMet"] is False and later["state"] == "at-risk"
     assert aged({"state": "unknown", "objectiveHours": 3.0}, NOW)["state"] == "unknown"
+
+
+# ---- issue 13 gaps: bytes of disks copied, RPO state that survives a restart -----------------------------
+
+GIB = 1024**3
+
+
+def rp_body(rp_id: str, *sizes: object) -> dict:
+    """A restore point as ``$expand=restorePoints`` shows it: ``sourceMetadata.storageProfile`` with each disk's
+    ``diskSizeGB`` (recorded on a copy: azure-cli test_copy_vm_restore_point.yaml 2023-10, ``"diskSizeGB": 30``)."""
+    disks = [{"name": f"d{i}", "diskSizeGB": s} for i, s in enumerate(sizes)]
+    return {
+        "id": rp_id,
+        "name": rp_id.rsplit("/", 1)[-1],
+        "properties": {"sourceMetadata": {"storageProfile": {"osDisk": disks[0], "dataDisks": disks[1:]}}},
+    }
+
+
+def test_disk_bytes_come_from_source_metadata_disk_sizes():
+    from replication.protection import collection_disk_bytes, disk_bytes
+
+    assert disk_bytes(rp_body("x", 30)) == 30 * GIB
+    assert disk_bytes(rp_body("x", 32, 64)) == 96 * GIB
+    assert disk_bytes(rp_body("x", "10")) == 10 * GIB  # Learn's how-to shows the size as a string
+    assert disk_bytes({"id": "x", "properties": {}}) is None  # no size shown: unknown, never 0
+    assert disk_bytes(rp_body("x", None, 8)) == 8 * GIB
+    body = {"id": TGT, "properties": {"restorePoints": [rp_body(f"{TGT}/restorePoints/RP0", 32, 64)]}}
+    assert collection_disk_bytes(body) == {f"{TGT}/restorePoints/rp0".lower(): 96 * GIB}
+
+
+def test_lane_counts_the_disk_bytes_of_its_succeeded_and_copying_copies():
+    s = source(point("rp0", "2026-11-20T00:00:00Z"), point("rp1", "2026-11-20T10:00:00Z"))
+    c0 = point("rp0", "2026-11-20T00:00:00Z", source=s["restorePoints"][0]["id"], base=TGT)
+    c1 = point("rp1", "2026-11-20T10:00:00Z", source=s["restorePoints"][1]["id"], base=TGT)
+    obs = {
+        c1["id"].lower(): seen(c1["id"], OK, "ReplicationState/inProgress", percent=40),
+        c0["id"].lower(): seen(c0["id"], OK),
+    }
+    sizes = {c0["id"].lower(): 96 * GIB, c1["id"].lower(): 100 * GIB}
+    row = lane_protection(s, target(c0, c1), "westus2", 26.0, obs, NOW, disk_bytes=sizes)
+    assert row["diskBytesCopied"] == 96 * GIB and row["diskBytesCopying"] == 100 * GIB
+    assert row["newestUsableCopy"]["diskBytes"] == 96 * GIB and row["inFlight"][0]["diskBytes"] == 100 * GIB
+    unknown = lane_protection(s, target(c0, c1), "westus2", 26.0, obs, NOW)
+    assert unknown["diskBytesCopied"] is None  # sizes not read: unknown, not 0
+    lines = to_csv(report([row], NOW)).splitlines()
+    header = lines[0].split(",")
+    assert "diskBytesCopied" in header
+    assert lines[1].split(",")[header.index("diskBytesCopied")] == str(96 * GIB)
+
+
+def test_rpo_state_from_the_target_collection_tag_announces_each_change_once():
+    from replication.cloudevents import RPO_TAG, rpo_transition
+
+    lane = {
+        "sourceCollectionId": SRC,
+        "region": "westus2",
+        "objectiveMet": False,
+        "rpoHours": 3.5,
+        "objectiveHours": 3.0,
+        "newestUsableCopy": {"sourceTime": "2026-11-20T08:00:00Z"},
+    }
+    event, write = rpo_transition(None, lane, NOW)  # no tag: nothing was announced; missed now
+    assert event is not None and event["type"].endswith("RpoObjectiveMissed") and write == "missed"
+    again, _ = rpo_transition(None, lane, NOW)
+    assert again is not None and again["id"] == event["id"]  # a retry (tag write lost) is the same event
+    assert rpo_transition("missed", lane, NOW) == (None, None)  # after a restart: the tag says it was said
+    met = {**lane, "objectiveMet": True, "rpoHours": 0.5, "newestUsableCopy": {"sourceTime": "2026-11-20T11:30:00Z"}}
+    event, write = rpo_transition("missed", met, NOW)
+    assert event is not None and event["type"].endswith("RpoObjectiveMet") and write == "met"
+    assert rpo_transition("met", met, NOW) == (None, None)
+    assert rpo_transition(None, met, NOW) == (None, None)  # first sight of a met lane: nothing to say or write
+    assert rpo_transition("missed", {**lane, "objectiveMet": None}, NOW) == (None, None)  # not read
+    assert RPO_TAG == "rpr-rpo-objective"
+
+
+def test_the_openapi_document_describes_the_disk_bytes_and_the_csv_columns():
+    import json
+    from pathlib import Path
+
+    from replication.protection import CSV_COLUMNS
+
+    doc = json.loads((Path(__file__).resolve().parents[2] / "functions" / "openapi.json").read_text())
+    lane = doc["components"]["schemas"]["ProtectionLane"]["properties"]
+    assert {"diskBytesCopied", "diskBytesCopying"} <= set(lane)
+    assert (
+        "diskBytes" in lane["newestUsableCopy"]["properties"] and "diskBytes" in lane["inFlight"]["items"]["properties"]
+    )
+    csv_doc = doc["paths"]["/protection"]["get"]["responses"]["200"]["content"]["text/csv"]["schema"]["description"]
+    assert csv_doc.split(": ", 1)[1].split(", ") == list(CSV_COLUMNS)
+
+
+def test_the_report_clock_follows_the_local_stacks_scaled_clock(monkeypatch):
+    """make demo / make dev write DEV_SCALED_CLOCK: RPO ages are measured in the scenario's time."""
+    import time
+    from datetime import timedelta
+
+    from functions import protection
+
+    monkeypatch.setenv("DEV_SCALED_CLOCK", f"2026-11-23T06:00:00Z,60,{time.time() - 10:.6f}")
+    now = protection.utc_now()
+    assert timedelta(seconds=590) < now - datetime(2026, 11, 23, 6, tzinfo=UTC) < timedelta(seconds=700)
+    monkeypatch.setenv("DEV_SCALED_CLOCK", "nonsense")
+    assert abs((protection.utc_now() - datetime.now(UTC)).total_seconds()) < 5
+    monkeypatch.delenv("DEV_SCALED_CLOCK")
+    assert abs((protection.utc_now() - datetime.now(UTC)).total_seconds()) < 5

@@ -66,3 +66,32 @@ def test_counters_histogram_and_gauge_move():
     assert values[("rpr.copy.duration", region)] == 1  # one recorded duration
     assert values[("rpr.arm.throttled", (("activity", "start_copy"), ("kind", "throttled")))] == 1
     assert values[("rpr.rpo.age", (("region", "westus2"), ("source_collection", "/s/rpc")))] == 5.5
+
+
+def test_protection_check_gauges_for_the_workbook():
+    """What the Azure Monitor workbook (infra/workbook.json) charts: per lane its state, copies by state, disk
+    bytes copied and the per-disk progress of copies in flight."""
+    reader = InMemoryMetricReader()
+    telemetry.use_meter_provider(MeterProvider(metric_readers=[reader]))
+    lane = {
+        "sourceCollectionId": "/S/RPC",
+        "region": "westus2",
+        "state": "at-risk",
+        "rpoHours": 30.0,
+        "copies": {"succeeded": 2, "copying": 1, "skipped": 1},
+        "diskBytesCopied": 2048,
+        "inFlight": [{"name": "rp3", "disks": [{"name": "os", "percent": 40}, {"name": "data", "percent": None}]}],
+    }
+    try:
+        telemetry.record_protection([lane])
+        values = _values(reader)
+    finally:
+        telemetry.use_meter_provider(None)
+    lane_attrs = (("region", "westus2"), ("source_collection", "/s/rpc"))
+    assert values[("rpr.lane.state", (*lane_attrs[:1], ("source_collection", "/s/rpc"), ("state", "at-risk")))] == 1
+    assert (
+        values[("rpr.lane.copies", (("region", "westus2"), ("source_collection", "/s/rpc"), ("state", "skipped")))] == 1
+    )
+    assert values[("rpr.lane.disk_bytes", lane_attrs)] == 2048
+    progress = (("disk", "os"), ("region", "westus2"), ("restore_point", "rp3"), ("source_collection", "/s/rpc"))
+    assert values[("rpr.copy.progress", progress)] == 40
