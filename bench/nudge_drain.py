@@ -75,23 +75,26 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "nudge_drain.txt")
     args = parser.parse_args()
     quiet, quiet_puts = run(0)
+    once, _ = run(1)
     lines = [
         "One collection, 2 restore points, 1 region; N nudges raised while the clock is held (devhost).",
-        f"episodes of the collection's orchestration with no nudge: {quiet} ({quiet_puts} copy PUTs)",
+        f"episodes of the collection's orchestration with no nudge: {quiet} ({quiet_puts} copy PUTs); with one: "
+        f"{once} (the re-plan a nudge asks for: a new execution reads the source, starts and ends the lane, settles)",
+        "drained per nudge = episodes beyond one nudge's, per nudge beyond the first (what swallowing a nudge costs)",
         "",
-        f"{'nudges':>6} | {'episodes':>8} | {'extra':>5} | {'per nudge':>9} | {'copy PUTs':>9}",
+        f"{'nudges':>6} | {'episodes':>8} | {'drained per nudge':>17} | {'copy PUTs':>9}",
         "-" * 52,
     ]
     ok = True
     for n in args.nudges:
-        episodes, puts = run(n)
-        per = (episodes - quiet) / n
+        episodes, puts = (once, quiet_puts) if n == 1 else run(n)
+        per = (episodes - once) / (n - 1) if n > 1 else 0.0
         ok = ok and per <= LIMIT_PER_NUDGE and puts == quiet_puts
-        lines.append(f"{n:>6} | {episodes:>8} | {episodes - quiet:>5} | {per:>9.2f} | {puts:>9}")
+        lines.append(f"{n:>6} | {episodes:>8} | {per:>17.2f} | {puts:>9}")
         print(lines[-1], flush=True)
     lines += [
         "",
-        f"target: at most {LIMIT_PER_NUDGE} episodes per nudge, every restore point copied once: "
+        f"target: at most {LIMIT_PER_NUDGE} episodes per nudge drained, every restore point copied once: "
         + ("met" if ok else "MISSED"),
     ]
     return publish(lines, args.out, ok)
