@@ -17,55 +17,41 @@ import argparse
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import azure.durable_functions as df  # noqa: E402
-
 from bench import publish  # noqa: E402
 from emulator import start_emulator  # noqa: E402
-from tests.e2e.conftest import Api, admin, app_host, collection_id, make_scenario  # noqa: E402
+from tests.e2e.conftest import Api, admin, app_host, collection_id, counting_episodes, make_scenario  # noqa: E402
 
 LIMIT_PER_NUDGE = 2
 
 
 def run(nudges: int) -> tuple[int, int]:
     """(episodes of the collection's orchestration, copy PUTs) for one run with ``nudges`` nudges."""
-    counts: dict[str, int] = {}
-    original = df.DurableOrchestrationContext.from_json.__func__  # type: ignore[attr-defined]
-
-    def counting(cls: Any, json_string: str) -> Any:
-        context = original(cls, json_string)
-        counts[context.instance_id] = counts.get(context.instance_id, 0) + 1
-        return context
-
-    df.DurableOrchestrationContext.from_json = classmethod(counting)  # type: ignore[method-assign,assignment]
-    try:
-        with (
-            tempfile.TemporaryDirectory() as tmp,
-            start_emulator(make_scenario(vms=1, points=2, disks=(512,))) as emu,
-            app_host(emu, Path(tmp) / "h.db") as host,
-        ):
-            api = Api(host)
-            response = api.start(sourceCollectionId=collection_id("vm0-rpc"), targetRegions=["westus2"])
-            if response.status_code != 202:
-                raise SystemExit(f"start failed: {response.status_code} {response.text}")
-            instance = response.json()["id"]
-            client = host.durable_client()
-            with host.hold_clock():
-                for _ in range(nudges):
-                    host.run_coroutine(client.raise_event(instance, "restorePointWritten", {"byPerson": False}))
-            host.run_until_idle(timeout=600)
-            state = host.get_instance(instance)["runtimeStatus"]
-            if state != "Completed":
-                raise SystemExit(f"the collection ended {state}")
-            puts = sum(
-                n for op, n in admin(emu, "GET", "/_emulator/calls").items() if op.startswith("RestorePoints_Create:2")
-            )
-    finally:
-        df.DurableOrchestrationContext.from_json = classmethod(original)  # type: ignore[method-assign,assignment]
+    with (
+        counting_episodes() as counts,
+        tempfile.TemporaryDirectory() as tmp,
+        start_emulator(make_scenario(vms=1, points=2, disks=(512,))) as emu,
+        app_host(emu, Path(tmp) / "h.db") as host,
+    ):
+        api = Api(host)
+        response = api.start(sourceCollectionId=collection_id("vm0-rpc"), targetRegions=["westus2"])
+        if response.status_code != 202:
+            raise SystemExit(f"start failed: {response.status_code} {response.text}")
+        instance = response.json()["id"]
+        client = host.durable_client()
+        with host.hold_clock():
+            for _ in range(nudges):
+                host.run_coroutine(client.raise_event(instance, "restorePointWritten", {"byPerson": False}))
+        host.run_until_idle(timeout=600)
+        state = host.get_instance(instance)["runtimeStatus"]
+        if state != "Completed":
+            raise SystemExit(f"the collection ended {state}")
+        puts = sum(
+            n for op, n in admin(emu, "GET", "/_emulator/calls").items() if op.startswith("RestorePoints_Create:2")
+        )
     return counts.get(instance, 0), puts
 
 

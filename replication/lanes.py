@@ -64,44 +64,15 @@ def lane_view(
     return view
 
 
-def read_lane(
-    source_id: str,
-    target_id: str,
-    region: str,
-    given_up: dict[str, dict[str, Any]] | None = None,
-    confirmed: list[str] | None = None,
-    refused: list[str] | None = None,
-    recent: dict[str, dict[str, Any]] | None = None,
-    *,
-    rows: bool = False,
-    retention: dict[str, Any] | None = None,
-    backlog: str = "all",
-    now: str | None = None,
-    queue: int = 0,
-) -> dict[str, Any] | None:
-    """Read the source and target collections and plan the lane; None if the source is gone.
-
-    ``retention`` (the policy target's rule) adds what retention would delete now; ``now`` is the
-    orchestration's clock (ISO), so keepDays follows it."""
+def read_lane(source_id: str, target_id: str, region: str, *args: Any, **options: Any) -> dict[str, Any] | None:
+    """Read the source and target collections and plan the lane (``plan_view``'s arguments and options);
+    None if the source is gone."""
     arm.admit_reads([source_id, target_id])
     source = arm.read_collection(source_id)
     if source is None:
         return None
     target = arm.read_collection(target_id)
-    return plan_view(
-        source,
-        target,
-        region,
-        given_up,
-        confirmed,
-        refused,
-        recent,
-        rows=rows,
-        retention=retention,
-        backlog=backlog,
-        now=now,
-        queue=queue,
-    )
+    return plan_view(source, target, region, *args, **options)
 
 
 def plan_view(
@@ -119,7 +90,10 @@ def plan_view(
     now: str | None = None,
     queue: int = 0,
 ) -> dict[str, Any]:
-    """Plan a lane from collections already read: ``read_lane`` without the reads."""
+    """Plan a lane from collections already read.
+
+    ``retention`` (the policy target's rule) adds what retention would delete now; ``now`` is the
+    orchestration's clock (ISO), so keepDays follows it; ``queue``: see ``lane_view``."""
     given_up = given_up or {}
     plan = plan_lane(
         source,

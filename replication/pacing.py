@@ -202,6 +202,17 @@ class Refusal:
     limit: int
     reserve: int
 
+    @classmethod
+    def of(cls, key: BudgetKey, budget: Budget, seconds: float, now: float) -> Refusal:
+        return cls(
+            max(MIN_WAIT_SECONDS, math.ceil(seconds)),
+            key.policy,
+            key.region,
+            budget.estimate(now),
+            budget.limit,
+            budget.reserve(),
+        )
+
     def message(self) -> str:
         where = f" in {self.region}" if self.region else ""
         return (
@@ -266,14 +277,7 @@ class Pacer:
                     continue
                 seconds = budget.wait(now, urgent)
                 if seconds is not None and (worst is None or seconds > worst.seconds):
-                    worst = Refusal(
-                        max(MIN_WAIT_SECONDS, math.ceil(seconds)),
-                        key.policy,
-                        key.region,
-                        budget.estimate(now),
-                        budget.limit,
-                        budget.reserve(),
-                    )
+                    worst = Refusal.of(key, budget, seconds, now)
             if worst is not None:
                 self.refusals += 1
                 return worst, []
@@ -303,14 +307,7 @@ class Pacer:
                     budget = self._budgets.get(key)
                     seconds = None if budget is None else budget.wait(now, urgent)
                     if budget is not None and seconds is not None and (worst is None or seconds > worst.seconds):
-                        worst = Refusal(
-                            max(MIN_WAIT_SECONDS, math.ceil(seconds)),
-                            key.policy,
-                            key.region,
-                            budget.estimate(now),
-                            budget.limit,
-                            budget.reserve(),
-                        )
+                        worst = Refusal.of(key, budget, seconds, now)
         return worst
 
     def after(

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import azure.durable_functions as df
 import pytest
 import requests
 from azure.core.credentials import AccessToken
@@ -230,3 +231,21 @@ def lane_key(target_collection_name: str) -> str:
     """A target collection's name without the hash of its source (``vm0-rpc-westus2-1a2b3c4d`` ->
     ``vm0-rpc-westus2``), so assertions read as the lane they are about; the hash is tested in unit tests."""
     return re.sub(r"-[0-9a-f]{8}$", "", target_collection_name)
+
+
+@contextmanager
+def counting_episodes() -> Iterator[dict[str, int]]:
+    """Episodes per instance while inside: each episode builds one SDK context from the host's JSON."""
+    counts: dict[str, int] = {}
+    original = df.DurableOrchestrationContext.from_json.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: Any, json_string: str) -> Any:
+        context = original(cls, json_string)
+        counts[context.instance_id] = counts.get(context.instance_id, 0) + 1
+        return context
+
+    df.DurableOrchestrationContext.from_json = classmethod(counting)  # type: ignore[method-assign,assignment]
+    try:
+        yield counts
+    finally:
+        df.DurableOrchestrationContext.from_json = classmethod(original)  # type: ignore[method-assign,assignment]

@@ -14,7 +14,7 @@ import requests
 
 from emulator import start_emulator
 
-from .conftest import REPO, Api, admin, app_host, collection_id, make_policy, make_scenario
+from .conftest import REPO, Api, admin, app_host, collection_id, counting_episodes, make_policy, make_scenario
 
 
 def _lanes(api: Api, instance: str) -> dict[str, dict[str, Any]]:
@@ -91,24 +91,13 @@ def _wait_for(predicate: Any, timeout: float = 30.0) -> None:
         time.sleep(0.02)
 
 
-def _count_episodes(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    """Episodes per instance: each episode builds one SDK context from the host's JSON."""
-    counts: dict[str, int] = {}
-    original = df.DurableOrchestrationContext.from_json.__func__  # type: ignore[attr-defined]
-
-    def counting(cls: Any, json_string: str) -> Any:
-        context = original(cls, json_string)
-        counts[context.instance_id] = counts.get(context.instance_id, 0) + 1
-        return context
-
-    monkeypatch.setattr(df.DurableOrchestrationContext, "from_json", classmethod(counting))
-    return counts
-
-
-def _run_with_nudges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, nudges: int) -> tuple[int, int]:
-    counts = _count_episodes(monkeypatch)
+def _run_with_nudges(tmp_path: Path, nudges: int) -> tuple[int, int]:
     scenario = make_scenario(vms=1, points=2, disks=(512,))
-    with start_emulator(scenario) as emu, app_host(emu, tmp_path / f"h{nudges}.db") as host:
+    with (
+        counting_episodes() as counts,
+        start_emulator(scenario) as emu,
+        app_host(emu, tmp_path / f"h{nudges}.db") as host,
+    ):
         api = Api(host)
         instance = api.start(sourceCollectionId=collection_id("vm0-rpc"), targetRegions=["westus2"]).json()["id"]
         client = host.durable_client()
@@ -121,12 +110,11 @@ def _run_with_nudges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, nudges: in
     return counts.get(instance, 0), copies
 
 
-def test_the_nudge_drain_costs_at_most_two_episodes_per_nudge(tmp_path, monkeypatch):
+def test_the_nudge_drain_costs_at_most_two_episodes_per_nudge(tmp_path):
     """py#507: one early event completed every later wait in the SDK, while the extension hands one
     buffered event to each wait: the old 100-round drain was about 100 episodes on Azure."""
-    quiet, _ = _run_with_nudges(tmp_path, monkeypatch, 0)
-    monkeypatch.undo()
-    nudged, puts = _run_with_nudges(tmp_path, monkeypatch, 10)
+    quiet, _ = _run_with_nudges(tmp_path, 0)
+    nudged, puts = _run_with_nudges(tmp_path, 10)
     assert (nudged - quiet) <= 2 * 10, (quiet, nudged)
     assert puts == 2  # each restore point copied once, however many nudges
 
