@@ -87,6 +87,8 @@ def _lane_line(doc: dict[str, Any], lane: dict[str, Any]) -> tuple[str, float, f
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     console = Console()
+    if not console.is_terminal:  # piped or in CI: rich would cut the tables at 80 columns
+        console = Console(width=160)
     scenario = json.loads(args.scenario.read_text())
     demo = scenario.get("demo") or {}
     regions = args.regions.split(",") if args.regions else demo.get("targetRegions") or ["westus2", "northeurope"]
@@ -132,7 +134,7 @@ def _protection(console: Console, session: requests.Session, base: str) -> None:
         return
     doc = response.json()
     table = Table(title=f"Protection as of {doc['asOf']} (demo clock)")
-    for col in ("source collection", "region", "newest usable copy", "source time", "RPO age", "objective", ""):
+    for col in ("source collection", "region", "newest usable copy", "source time", "RPO age", "objective", "verdict"):
         table.add_column(col, no_wrap=True)
     table.add_column("disks copied", justify="right", no_wrap=True)
     for lane in doc["lanes"]:
