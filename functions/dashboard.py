@@ -84,6 +84,8 @@ def render(doc: dict[str, Any], sweep: dict[str, Any] | None) -> str:
     out.append("</table>")
     out.append("<h2>Copies in flight</h2><table id='inflight'><tr><th>source</th><th>region</th><th>restore point</th>")
     out.append("<th>disks</th></tr>")
+    if not any(lane.get("inFlight") for lane in lanes):
+        out.append("<tr class='none'><td colspan='4' class='muted'>no copy in flight</td></tr>")
     for lane in lanes:
         for copy in lane.get("inFlight") or []:
             disks = "".join(
@@ -98,7 +100,7 @@ def render(doc: dict[str, Any], sweep: dict[str, Any] | None) -> str:
     out.append("</table><h2>Failures and skipped copies</h2><table id='failures'>")
     out.append("<tr><th>source</th><th>region</th><th>restore point</th><th>reason</th></tr>")
     for lane in lanes:
-        problems = [("failed", f) for f in lane.get("failures") or []] + [
+        problems: list[tuple[str, dict[str, Any]]] = [("failed", f) for f in lane.get("failures") or []] + [
             ("skipped", f) for f in lane.get("skipped") or []
         ]
         for kind, item in problems:
@@ -107,6 +109,8 @@ def render(doc: dict[str, Any], sweep: dict[str, Any] | None) -> str:
                 f"<td>{escape(lane['region'])}</td><td>{escape(item['name'])}</td>"
                 f"<td>{escape(kind)}: {escape(item['reason'])}</td></tr>"
             )
+    if not any(lane.get("failures") or lane.get("skipped") for lane in lanes):
+        out.append("<tr class='none'><td colspan='4' class='muted'>no failed or skipped copy</td></tr>")
     out.append("</table><h2>Last sweep</h2><p id='sweep'>")
     if sweep is None:
         out.append("the sweep has not run yet")

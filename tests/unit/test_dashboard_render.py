@@ -34,3 +34,11 @@ def test_in_flight_failures_and_escaping():
     assert "data-kind='failed'" in page and "data-kind='skipped'" in page
     assert "Completed" in page and "started 2" in page
     assert "<script" not in page.lower()  # no script at all: the CSP forbids it too
+    assert "no copy in flight" not in page and "no failed or skipped copy" not in page
+
+
+def test_empty_tables_say_so():
+    doc = {"asOf": "t", "summary": {"sources": 0}, "lanes": [], "complete": True, "armReads": 0}
+    page = render(doc, None)
+    assert "no copy in flight" in page and "no failed or skipped copy" in page
+    assert "the sweep has not run yet" in page
