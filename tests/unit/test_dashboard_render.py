@@ -38,7 +38,8 @@ def test_in_flight_failures_and_escaping():
 
 
 def test_empty_tables_say_so():
-    doc = {"asOf": "t", "summary": {"sources": 0}, "lanes": [], "complete": True, "armReads": 0}
+    summary = {"sources": 0, "protected": 0, "atRisk": 0, "unprotected": 0, "unknown": 0}
+    doc = {"asOf": "t", "summary": summary, "lanes": [], "complete": True, "armReads": 0}
     page = render(doc, None)
     assert "no copy in flight" in page and "no failed or skipped copy" in page
     assert "the sweep has not run yet" in page
