@@ -23,11 +23,13 @@ from replication.dry_run import dry_run
 from replication.ids import collection_instance_id, normalize
 from replication.lanes import read_lane
 from replication.model import CollectionInfo, json_object
+from replication.orphans import dry_run_gone, read_orphan
 from replication.policy import OutOfScope, Policy, load_policy
 from replication.requests import ValidationError, parse_start_request
 from replication.settings import SettingsError, load_copy_settings
 from replication.status import progress_document
 
+from . import protection
 from .starter import ensure_replication, orchestration_input, status_dict
 from .sweep import SWEEP_INSTANCE, start_sweep
 
@@ -38,6 +40,7 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_DRY_RUN_COLLECTIONS = 50
 OPENAPI = Path(__file__).with_name("openapi.json")
 _INSTANCE_ID = re.compile(r"^rpc-[a-z0-9-]{1,60}$")
+_ORPHAN_ID = re.compile(r"^gone-[a-z0-9-]{1,60}$")  # replication.ids.orphan_instance_id
 
 
 class ApiError(Exception):
@@ -111,6 +114,10 @@ async def http_start_replication(req: func.HttpRequest, client: df.DurableOrches
                 return _json(200, await _dry_run_policy(policy))
             instance, _ = await start_sweep(client)
             return client.create_check_status_response(req, instance)
+        if request.dry_run:
+            gone = await _dry_run_if_gone(policy, request.source_collection_id)
+            if gone is not None:
+                return _json(200, gone)
         source = await _read_source(policy, request.source_collection_id)
         try:
             targets = policy.choose_targets(source, request.regions, request.resource_group, request.subscription_id)
@@ -130,6 +137,22 @@ async def http_start_replication(req: func.HttpRequest, client: df.DurableOrches
         return error.response()
     except arm.ArmFailure as failure:
         return ApiError(502, "ArmError", f"Azure refused a read: {failure}").response()
+
+
+async def _dry_run_if_gone(policy: Policy, source_id: str) -> dict[str, Any] | None:
+    """A dry run for a source collection that no longer exists (GET 404): what retention would delete from
+    its target collections and why (``replication.orphans.dry_run_gone``); None when the source exists (the
+    ordinary dry run follows) or is not the policy's (``_read_source`` answers 403)."""
+    if not policy.covers_location(source_id):
+        return None
+    try:
+        if await asyncio.to_thread(arm.read_collection, source_id) is not None:
+            return None
+        plan = await asyncio.to_thread(dry_run_gone, policy, source_id, protection.utc_now())
+    except arm.ArmFailure as failure:
+        status = 503 if failure.kind in ("throttled", "transient") else 502
+        raise ApiError(status, "ArmError", f"could not read Azure: {failure}") from None
+    return plan if plan.get("sourceCollectionGone") else None
 
 
 async def _dry_run_policy(policy: Policy) -> dict[str, Any]:
@@ -190,6 +213,8 @@ async def http_get_replication(req: func.HttpRequest, client: df.DurableOrchestr
     instance_id = req.route_params.get("instanceId", "")
     if instance_id == SWEEP_INSTANCE:
         return await _sweep_status(client)
+    if _ORPHAN_ID.match(instance_id):
+        return await _orphan_status(client, instance_id)
     if not _INSTANCE_ID.match(instance_id):
         return ApiError(404, "NotFound", "no replication with that id", "instanceId").response()
     collection = status_dict(await client.get_status(instance_id))
@@ -213,6 +238,55 @@ async def http_get_replication(req: func.HttpRequest, client: df.DurableOrchestr
                 copies[current["instanceId"]] = copy
         views[lane["instanceId"]] = await _lane_view(lane, getattr(raw, "input_", None))
     return _json(200, progress_document(collection, lanes, copies, views))
+
+
+async def _orphan_status(client: df.DurableOrchestrationClient, instance_id: str) -> func.HttpResponse:
+    """A target collection whose source collection is gone (``orchestrators/orphan_lane.py``): its state and
+    reason, what retention deleted, and every copy in it read from Azure now (``expired``: retention deletes
+    it now)."""
+    raw = await client.get_status(instance_id, show_input=True)
+    found = status_dict(raw)
+    if found is None:
+        return ApiError(404, "NotFound", f"no replication '{instance_id}'", "instanceId").response()
+    spec = json_object(getattr(raw, "input_", None))
+    custom = found.get("customStatus") if isinstance(found.get("customStatus"), dict) else {}
+    output = found.get("output") if isinstance(found.get("output"), dict) else {}
+    doc: dict[str, Any] = {
+        "instanceId": instance_id,
+        "kind": "sourceGone",
+        "runtimeStatus": found["runtimeStatus"],
+        "sourceCollectionId": spec.get("sourceCollectionId") or (custom or {}).get("sourceCollectionId"),
+        "targetCollectionId": spec.get("targetCollectionId") or (custom or {}).get("targetCollectionId"),
+        "region": spec.get("region") or (custom or {}).get("region"),
+        "whenSourceGone": (spec.get("retention") or {}).get("whenSourceGone") or "keep",
+        "state": (output or custom or {}).get("state"),
+        "reason": (output or custom or {}).get("reason"),
+        "createdTime": found["createdTime"],
+        "lastUpdatedTime": found["lastUpdatedTime"],
+    }
+    pruned = (output or {}).get("pruned") or (spec.get("pruned") if found["runtimeStatus"] != "Completed" else None)
+    if pruned or (custom or {}).get("pruned"):
+        doc["pruned"] = pruned or (custom or {}).get("pruned")
+    if not doc["sourceCollectionId"] or not doc["targetCollectionId"]:
+        doc.update(sourceCollectionGone=None, copies=[], copiesUnavailable="the orchestration has no input")
+        return _json(200, doc)
+    try:
+        view = await asyncio.to_thread(
+            read_orphan,
+            doc["targetCollectionId"],
+            doc["sourceCollectionId"],
+            spec.get("retention"),
+            protection.utc_now(),
+            rows=True,
+        )
+    except arm.ArmFailure as failure:
+        doc.update(sourceCollectionGone=None, copies=[], copiesUnavailable=f"could not read Azure now: {failure.kind}")
+        return _json(200, doc)
+    doc["sourceCollectionGone"] = not view.get("sourceExists")
+    doc["copies"] = view.get("copies") or []
+    if view.get("retention"):
+        doc["retention"] = view["retention"]
+    return _json(200, doc)
 
 
 async def _sweep_status(client: df.DurableOrchestrationClient) -> func.HttpResponse:

@@ -150,7 +150,16 @@ def read_source_lanes(
         target_id, found = _target(budget, source, dict(target))
         observations = _observe(budget, cache, found)
         rows.append(
-            domain.lane_protection(source, found, region, objective, observations, now, target_collection_id=target_id)
+            domain.lane_protection(
+                source,
+                found,
+                region,
+                objective,
+                observations,
+                now,
+                target_collection_id=target_id,
+                retention=target.get("retention"),
+            )
         )
     return rows
 

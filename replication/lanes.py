@@ -16,7 +16,7 @@ from .ids import same_id
 from .model import CollectionInfo
 from .monitoring import CopyPhase, assess
 from .planning import LanePlan, plan_lane
-from .retention import RetentionDecision, RetentionRule, decide_retention, parse_time
+from .retention import RetentionDecision, RetentionRule, decide_retention, mark_expired, parse_time
 from .status import counts, lane_copies, vanished_failures
 
 log = logging.getLogger(__name__)
@@ -92,8 +92,12 @@ def read_lane(
         backlog=backlog,
     )
     when = parse_time(now) or datetime.now(UTC)
-    decision = decide_retention(source, target, plan, RetentionRule.from_json(retention), when)
-    return lane_view(source, target, plan, given_up, recent or {}, rows=rows, retention=decision)
+    rule = RetentionRule.from_json(retention)
+    decision = decide_retention(source, target, plan, rule, when)
+    # Rows outside the rule with no copy read "expired", not "skipped"; the next action is the plan's own
+    # (an expired row was out of order: never an action).
+    shown = mark_expired(plan, target, rule, when)
+    return lane_view(source, target, shown, given_up, recent or {}, rows=rows, retention=decision)
 
 
 def prune_copy(restore_point_id: str, source_restore_point_id: str, keep_id: str, reason: str) -> dict[str, Any]:

@@ -73,7 +73,9 @@ def test_with_retention_a_gone_sources_copies_are_pruned_to_the_rule_never_the_n
             dry = api.start(sourceCollectionId=gone, dryRun=True)
             assert dry.status_code == 200, dry.text
             plan = dry.json()
-            assert {r: _copies(emu, gone, r) for r in REGIONS} == {r: [f"rp{i}" for i in range(POINTS)] for r in REGIONS}
+            assert {r: _copies(emu, gone, r) for r in REGIONS} == {
+                r: [f"rp{i}" for i in range(POINTS)] for r in REGIONS
+            }
             _sweep(host)
             sweep = api.get("sweep").json()
             statuses = {r: api.get(orphan_instance_id(_target_id(gone, r))) for r in REGIONS}
@@ -95,7 +97,9 @@ def test_with_retention_a_gone_sources_copies_are_pruned_to_the_rule_never_the_n
     for lane in plan["lanes"]:
         assert lane["sourceCollectionGone"] is True
         assert [d["name"] for d in lane["retention"]["delete"]] == ["rp0", "rp1", "rp2", "rp3"], lane
-        assert all("source collection gone" in d["reason"] and "keepLast 2" in d["reason"] for d in lane["retention"]["delete"])
+        assert all(
+            "source collection gone" in d["reason"] and "keepLast 2" in d["reason"] for d in lane["retention"]["delete"]
+        )
         assert lane["retention"]["keepNewest"].endswith("/rp5")
     assert sweep["stats"].get("sourceGone") == len(REGIONS), sweep
     for region, response in statuses.items():

@@ -117,7 +117,9 @@ def test_with_retention_the_oldest_go_by_the_copys_time_and_the_newest_usable_st
     assert names(decision) == [f"rp-{d:03d}" for d in (9, 8, 7, 6, 5, 4, 3)]
     assert decision.keep_newest == newest
     assert "source collection gone" in decision.delete[0].reason and "keepLast 3" in decision.delete[0].reason
-    by_days = decide_orphan(target, RetentionRule(keep_days=5, when_source_gone="retention"), NOW, frozenset({newest}))
+    by_days = decide_orphan(
+        target, RetentionRule(keep_days=5, when_source_gone="retention"), NOW, frozenset({normalize(newest)})
+    )
     assert names(by_days) == [f"rp-{d:03d}" for d in (9, 8, 7, 6)]
 
 
@@ -172,7 +174,9 @@ orphan_rules = st.none() | st.builds(
 
 def _oracle_newest(target: dict[str, Any]) -> dict[str, Any] | None:
     """Independently: the newest copy the app made with a readable time (the one that might still copy)."""
-    dated = [(t, p) for p in target["restorePoints"] if p["sourceRestorePointId"] and (t := parse_time(p["timeCreated"]))]
+    dated = [
+        (t, p) for p in target["restorePoints"] if p["sourceRestorePointId"] and (t := parse_time(p["timeCreated"]))
+    ]
     return max(dated, key=lambda tp: (tp[0], tp[1]["name"].lower()))[1] if dated else None
 
 
@@ -183,7 +187,9 @@ def test_an_orphan_never_loses_what_it_must_keep(drawn, rule):
     decision = decide_orphan(target, rule, NOW, confirmed)
     by_id = {p["id"]: p for p in target["restorePoints"]}
     deleted = [by_id[d.id] for d in decision.delete]
-    note(f"points={[(p['name'], p['provisioningState'], p['timeCreated'], bool(p['sourceRestorePointId'])) for p in target['restorePoints']]}")
+    note(
+        f"points={[(p['name'], p['provisioningState'], p['timeCreated'], bool(p['sourceRestorePointId'])) for p in target['restorePoints']]}"
+    )
     note(f"confirmed={sorted(confirmed)} deleted={[p['name'] for p in deleted]} paused={decision.paused}")
     assert len({p["id"] for p in deleted}) == len(deleted)
     if rule is None or rule.when_source_gone != "retention" or (rule.keep_last is None and rule.keep_days is None):
@@ -236,7 +242,11 @@ _sources = st.sampled_from([SRC, coll_id("vm1-rpc", "rg-app", OTHER), VM, None, 
 @given(_sources, _regions, _groups, st.booleans(), st.sampled_from(["new", "legacy", "other"]))
 def test_bound_exactly_when_scope_region_group_and_name_are_the_policys(source_id, region, group, keep, naming):
     p = policy(keepLast=2, whenSourceGone="keep" if keep else "retention")
-    in_scope = source_id is not None and f"/subscriptions/{SUB}/resourcegroups/rg-app/providers/microsoft.compute/restorepointcollections/" in source_id.lower()
+    in_scope = (
+        source_id is not None
+        and f"/subscriptions/{SUB}/resourcegroups/rg-app/providers/microsoft.compute/restorepointcollections/"
+        in source_id.lower()
+    )
     base = (source_id or SRC).rsplit("/", 1)[-1]
     name = {
         "new": target_collection_name(source_id or SRC, region) if in_scope else "x-westus2-00000000",

@@ -230,7 +230,14 @@ def _target(days: list[int], failed: frozenset[int] = frozenset()) -> dict:
         }
         for d in days
     ]
-    return {"id": TGT, "name": "vm1-rpc-westus2", "location": "westus2", "sourceId": SRC, "tags": {}, "restorePoints": points}
+    return {
+        "id": TGT,
+        "name": "vm1-rpc-westus2",
+        "location": "westus2",
+        "sourceId": SRC,
+        "tags": {},
+        "restorePoints": points,
+    }
 
 
 def _words(plan) -> dict[str, str]:
