@@ -41,7 +41,8 @@ async def start_sweep(client: df.DurableOrchestrationClient) -> tuple[str, bool]
         raise SettingsError("REPLICATION_POLICY: no replication policy is configured")
     if runtime_status(await client.get_status(SWEEP_INSTANCE)) in ACTIVE:
         return SWEEP_INSTANCE, False
-    await client.start_new("sweep", SWEEP_INSTANCE, {"units": policy.sweep_units(), "unit": 0, "stats": {}})
+    units = policy.sweep_units() + policy.orphan_units()  # then the target groups no source unit lists
+    await client.start_new("sweep", SWEEP_INSTANCE, {"units": units, "unit": 0, "stats": {}})
     return SWEEP_INSTANCE, True
 
 
@@ -93,10 +94,11 @@ async def sweep_page(payload: dict[str, Any], client: df.DurableOrchestrationCli
     except arm.ArmFailure as failure:
         return {"ok": False, "error": failure.to_json()}
     chunk = items[offset : offset + CHUNK]
-    counts = {"listed": len(chunk), "outOfScope": 0, "started": 0, "joined": 0, "held": 0}
-    counts.update({"nudged": 0, "settling": 0, "suspended": 0})
-    counts.update({"sourceGone": 0, "orphanStarted": 0, "orphanJoined": 0, "sourceUnreadable": 0})
-    for collection in chunk:
+    targets_only = bool(unit.get("targetsOnly"))  # a target group (Policy.orphan_units): no sources here
+    counts = {"listed": 0 if targets_only else len(chunk), "outOfScope": 0, "started": 0, "joined": 0, "held": 0}
+    counts.update({"nudged": 0, "settling": 0, "suspended": 0, "targetsListed": len(chunk) if targets_only else 0})
+    counts.update({"sourceChecked": 0, "sourceGone": 0, "orphanStarted": 0, "orphanJoined": 0, "sourceUnreadable": 0})
+    for collection in [] if targets_only else chunk:
         if policy.scope_reason(collection) is not None:
             counts["outOfScope"] += 1
             continue
@@ -138,6 +140,7 @@ async def _orphans(
             log.warning("sweep: source of %s unreadable (%s): not treated as gone", collection["id"], failure.kind)
             return None
 
+    counts["sourceChecked"] += len(found)
     gone = await asyncio.gather(*(source_gone(c) for c, _ in found))
     for (collection, target), is_gone in zip(found, gone, strict=True):
         if is_gone is None:

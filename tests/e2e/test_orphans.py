@@ -15,7 +15,7 @@ from typing import Any
 from emulator import start_emulator
 from replication.ids import orphan_instance_id, target_collection_name
 
-from .conftest import Api, admin, app_host, collection_id, make_policy, make_scenario, sdk_client
+from .conftest import SUB, Api, admin, app_host, collection_id, make_policy, make_scenario, sdk_client
 
 QUIET = {"SWEEP_SCHEDULE": "0 0 0 1 1 *"}  # the timer stays out: the test starts the sweep
 REGIONS = ("westus2", "northeurope")
@@ -112,7 +112,10 @@ def test_with_retention_a_gone_sources_copies_are_pruned_to_the_rule_never_the_n
 
 def test_with_keep_nothing_is_deleted_and_the_status_says_the_source_collection_is_gone(tmp_path):
     emu, gone, _ = _copied_then_source_deleted(tmp_path)
-    policy = _policy(retention={"keepLast": 2, "whenSourceGone": "keep"})
+    # Sources by resource group: the sweep finds the copies by listing rg-dr as a target group (orphan_units).
+    policy = make_policy(REGIONS, resourceGroups=[f"/subscriptions/{SUB}/resourceGroups/rg-app"])
+    for t in policy["targets"]:
+        t["retention"] = {"keepLast": 2, "whenSourceGone": "keep"}
     try:
         with app_host(emu, tmp_path / "keep.db", {**QUIET, "REPLICATION_POLICY": json.dumps(policy)}) as host:
             _sweep(host)
@@ -126,6 +129,7 @@ def test_with_keep_nothing_is_deleted_and_the_status_says_the_source_collection_
     assert final == {r: [f"rp{i}" for i in range(POINTS)] for r in REGIONS}, final
     assert deletes == []
     assert sweep["stats"].get("sourceGone") == len(REGIONS), sweep
+    assert sweep["stats"].get("targetsListed", 0) >= 2 * len(REGIONS), sweep  # vm0's and vm1's copies in rg-dr
     for doc in statuses.values():
         assert doc["sourceCollectionGone"] is True
         assert "source collection is gone" in doc["reason"] and "keep" in doc["reason"]
@@ -135,3 +139,72 @@ def test_with_keep_nothing_is_deleted_and_the_status_says_the_source_collection_
 
 def _target_id(source: str, region: str) -> str:
     return collection_id(target_collection_name(source, region), "rg-dr")
+
+
+def test_a_source_in_another_subscription_is_never_taken_for_gone(tmp_path):
+    """The subscription the sweep lists holds the target collection but not its source (which lives in another
+    subscription, named in the policy by id): the source's GET answers 200, so nothing is an orphan."""
+    other = "22222222-2222-2222-2222-222222222222"
+    scenario = make_scenario(vms=1, points=4, disks=(4,))
+    scenario["subscriptions"].append(
+        {"subscriptionId": other, "displayName": "other", "resourceGroups": [{"name": "rg-app", "location": "eastus"}]}
+    )
+    scenario["collections"][0]["subscriptionId"] = other
+    source = collection_id("vm0-rpc").replace(SUB, other)
+    policy = make_policy(("westus2",), subscriptions=[SUB], collections=[source])
+    policy["targets"][0].update(subscriptionId=SUB, retention={"keepLast": 1, "whenSourceGone": "retention"})
+    emu = start_emulator(scenario)
+    try:
+        with app_host(emu, tmp_path / "x.db", {**QUIET, "REPLICATION_POLICY": json.dumps(policy)}) as host:
+            assert Api(host).start(sourceCollectionId=source).status_code == 202
+            host.run_until_idle(timeout=180)
+            before = _copies(emu, source, "westus2")
+            _sweep(host)
+            sweep = Api(host).get("sweep").json()
+            orphans = [i for i in host.instances() if i.get("name") == "orphan_lane"]
+        after = _copies(emu, source, "westus2")
+    finally:
+        emu.stop()
+    assert before == after == ["rp3"]  # its own lane pruned it; the sweep deleted nothing more
+    assert sweep["stats"].get("sourceGone") == 0 and sweep["stats"].get("listed", 0) >= 1, sweep
+    assert orphans == []
+
+
+def test_an_orphan_with_many_copies_continues_as_new_and_keeps_its_history_small(tmp_path):
+    """More deletions than one execution makes (PRUNES_PER_EXECUTION): the orphan continues as new, every
+    history stays under the suite's bound, and each copy is deleted exactly once."""
+    points = 26
+    gone = collection_id("vm0-rpc")
+    scenario = make_scenario(vms=1, points=0, disks=(4,))
+    scenario["collections"][0]["restorePoints"] = [
+        {
+            "name": f"rp{i:02d}",
+            "timeCreated": f"2026-11-{1 + i // 2:02d}T{12 * (i % 2):02d}:00:00Z",
+            "changedPercent": 5,
+        }
+        for i in range(points)
+    ]
+    scenario["copiesPerHourPerCollection"] = 100  # this test is about history, not the hourly limit
+    policy = make_policy(("westus2",))
+    emu = start_emulator(scenario)
+    try:
+        with app_host(emu, tmp_path / "a.db", {**QUIET, "REPLICATION_POLICY": json.dumps(policy)}) as host:
+            assert Api(host).start(sourceCollectionId=gone).status_code == 202
+            host.run_until_idle(timeout=240)
+        assert len(_copies(emu, gone, "westus2")) == points
+        admin(emu, "POST", "/_emulator/delete", {"id": gone})
+        policy["targets"][0]["retention"] = {"keepLast": 1, "whenSourceGone": "retention"}
+        with app_host(emu, tmp_path / "b.db", {**QUIET, "REPLICATION_POLICY": json.dumps(policy)}) as host:
+            _sweep(host)
+            instance = orphan_instance_id(_target_id(gone, "westus2"))
+            doc = Api(host).get(instance).json()
+            sizes = {i["instanceId"]: len(host.history(i["instanceId"])) for i in host.instances()}
+        final = _copies(emu, gone, "westus2")
+        deletes = _deletes_of(emu, gone)
+    finally:
+        emu.stop()
+    assert final == [f"rp{points - 1:02d}"], final
+    assert len(deletes) == points - 1 and len({e["id"].lower() for e in deletes}) == points - 1
+    assert doc["pruned"]["count"] == points - 1, doc
+    assert doc["state"] == "done" and doc["runtimeStatus"] == "Completed", doc
+    assert max(sizes.values()) <= 300, sorted(sizes.items(), key=lambda kv: -kv[1])[:3]

@@ -259,3 +259,22 @@ def test_bound_exactly_when_scope_region_group_and_name_are_the_policys(source_i
     assert (found is not None) == expected, (source_id, region, group, naming)
     if found is not None:
         assert found["region"] == region.lower()
+
+
+def test_the_sweep_also_lists_target_groups_no_source_unit_lists():
+    by_group = parse_policy(
+        {
+            "sources": {"resourceGroups": [f"/subscriptions/{SUB}/resourceGroups/rg-app"]},
+            "targets": [
+                {"region": "westus2", "resourceGroup": "{sourceResourceGroup}-dr"},
+                {"region": "northeurope", "subscriptionId": OTHER, "resourceGroup": "rg-x"},
+                {"region": "westeurope", "resourceGroup": "rg-app"},  # the source group itself: listed already
+            ],
+        }
+    )
+    assert by_group.orphan_units() == [
+        {"subscriptionId": SUB, "resourceGroup": "rg-app-dr", "targetsOnly": True},
+        {"subscriptionId": OTHER, "resourceGroup": "rg-x", "targetsOnly": True},
+    ]
+    # A whole-subscription source lists its own copies; {sourceResourceGroup} of it is unknown ahead: nothing more.
+    assert policy(keepLast=2).orphan_units() == []
