@@ -63,7 +63,11 @@ def _deletes_of(emu: Any, source: str) -> list[dict[str, Any]]:
     return [e for e in log if e["collectionId"].rsplit("/", 1)[-1].lower() in names]
 
 
-def test_with_retention_a_gone_sources_copies_are_pruned_to_the_rule_never_the_newest(tmp_path):
+def _calls_since(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {k: n - before.get(k, 0) for k, n in sorted(after.items()) if n - before.get(k, 0)}
+
+
+def test_with_retention_a_gone_sources_copies_are_pruned_to_the_rule_never_the_newest(tmp_path, capsys):
     emu, gone, alive = _copied_then_source_deleted(tmp_path)
     policy = _policy(retention={"keepLast": 2, "whenSourceGone": "retention"})
     settings = {**QUIET, "REPLICATION_POLICY": json.dumps(policy)}
@@ -76,7 +80,9 @@ def test_with_retention_a_gone_sources_copies_are_pruned_to_the_rule_never_the_n
             assert {r: _copies(emu, gone, r) for r in REGIONS} == {
                 r: [f"rp{i}" for i in range(POINTS)] for r in REGIONS
             }
+            before = admin(emu, "GET", "/_emulator/calls")
             _sweep(host)
+            spent = _calls_since(before, admin(emu, "GET", "/_emulator/calls"))
             sweep = api.get("sweep").json()
             statuses = {r: api.get(orphan_instance_id(_target_id(gone, r))) for r in REGIONS}
         final = {r: _copies(emu, gone, r) for r in REGIONS}
@@ -108,6 +114,9 @@ def test_with_retention_a_gone_sources_copies_are_pruned_to_the_rule_never_the_n
         assert doc["sourceCollectionGone"] is True and doc["region"] == region
         assert doc["pruned"]["count"] == 4
         assert {row["name"]: row["state"] for row in doc["copies"]} == {"rp4": "succeeded", "rp5": "succeeded"}
+    with capsys.disabled():
+        stats = {k: v for k, v in sweep["stats"].items() if v}
+        print(f"\n[figure] orphan sweep stats {stats}; ARM calls of the sweep and its runs {spent}")
 
 
 def test_with_keep_nothing_is_deleted_and_the_status_says_the_source_collection_is_gone(tmp_path):

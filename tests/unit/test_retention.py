@@ -308,3 +308,13 @@ def test_expired_is_derived_from_azure_and_the_rule_alone(days, data, rule):
             assert NOW - timedelta(days=day) < NOW - timedelta(days=rule.keep_days)
         if rule.keep_last is not None:
             assert sum(1 for c in copied if c < day) >= rule.keep_last
+
+
+def test_the_protection_report_counts_pruned_copies_as_expired():
+    from replication.protection import lane_protection
+
+    source, target = _source(list(range(6))), _target([0, 1])
+    plain = lane_protection(source, target, "westus2", 26, {}, NOW)
+    ruled = lane_protection(source, target, "westus2", 26, {}, NOW, retention={"keepLast": 2})
+    assert plain["copies"]["skipped"] == 4 and len(plain["skipped"]) == 4
+    assert ruled["copies"]["skipped"] == 0 and ruled["copies"]["expired"] == 4 and ruled["skipped"] == []
