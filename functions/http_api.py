@@ -114,11 +114,12 @@ async def http_start_replication(req: func.HttpRequest, client: df.DurableOrches
                 return _json(200, await _dry_run_policy(policy))
             instance, _ = await start_sweep(client)
             return client.create_check_status_response(req, instance)
-        if request.dry_run:
-            gone = await _dry_run_if_gone(policy, request.source_collection_id)
-            if gone is not None:
-                return _json(200, gone)
-        source = await _read_source(policy, request.source_collection_id)
+        try:
+            source = await _read_source(policy, request.source_collection_id)
+        except ApiError as error:
+            if not (request.dry_run and error.status == 404):
+                raise
+            return _json(200, await _dry_run_gone(policy, request.source_collection_id))
         try:
             targets = policy.choose_targets(source, request.regions, request.resource_group, request.subscription_id)
         except ValidationError as error:
@@ -139,20 +140,14 @@ async def http_start_replication(req: func.HttpRequest, client: df.DurableOrches
         return ApiError(502, "ArmError", f"Azure refused a read: {failure}").response()
 
 
-async def _dry_run_if_gone(policy: Policy, source_id: str) -> dict[str, Any] | None:
-    """A dry run for a source collection that no longer exists (GET 404): what retention would delete from
-    its target collections and why (``replication.orphans.dry_run_gone``); None when the source exists (the
-    ordinary dry run follows) or is not the policy's (``_read_source`` answers 403)."""
-    if not policy.covers_location(source_id):
-        return None
+async def _dry_run_gone(policy: Policy, source_id: str) -> dict[str, Any]:
+    """A dry run for a source collection in the policy's scope whose GET answered 404: what retention would
+    delete from its target collections and why (``replication.orphans.dry_run_gone``), nothing written."""
     try:
-        if await asyncio.to_thread(arm.read_collection, source_id) is not None:
-            return None
-        plan = await asyncio.to_thread(dry_run_gone, policy, source_id, protection.utc_now())
+        return await asyncio.to_thread(dry_run_gone, policy, source_id, protection.utc_now())
     except arm.ArmFailure as failure:
         status = 503 if failure.kind in ("throttled", "transient") else 502
         raise ApiError(status, "ArmError", f"could not read Azure: {failure}") from None
-    return plan if plan.get("sourceCollectionGone") else None
 
 
 async def _dry_run_policy(policy: Policy) -> dict[str, Any]:
@@ -186,9 +181,28 @@ async def http_list_replications(req: func.HttpRequest, client: df.DurableOrches
     rows = []
     for status in await client.get_status_all():
         item = status_dict(status)
-        if item is None or not _INSTANCE_ID.match(item["instanceId"]):
+        if item is None:
             continue
         custom = item.get("customStatus") or {}
+        if _ORPHAN_ID.match(item["instanceId"]) and isinstance(custom, dict):
+            # A target collection whose source collection is gone (orphan_lane): one "lane", its region.
+            output = item.get("output") if isinstance(item.get("output"), dict) else {}
+            rows.append(
+                {
+                    "instanceId": item["instanceId"],
+                    "kind": "sourceGone",
+                    "sourceCollectionId": custom.get("sourceCollectionId"),
+                    "targetCollectionId": custom.get("targetCollectionId"),
+                    "runtimeStatus": item["runtimeStatus"],
+                    "phase": None,
+                    "lanes": [{"region": custom.get("region"), "state": (output or custom).get("state")}],
+                    "createdTime": item["createdTime"],
+                    "lastUpdatedTime": item["lastUpdatedTime"],
+                }
+            )
+            continue
+        if not _INSTANCE_ID.match(item["instanceId"]):
+            continue
         rows.append(
             {
                 "instanceId": item["instanceId"],

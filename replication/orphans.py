@@ -198,7 +198,7 @@ def read_orphan(
 
     The source is read first, every time: only a 404 makes it an orphan (an ARM failure raises, so nothing is
     decided from a failed read). Then the target collection, and the instance view of its newest copy (one
-    GET: nothing may be deleted unless it is usable)."""
+    GET: nothing may be deleted unless it is usable; skipped with ``keep`` unless rows are asked for)."""
     if arm.read_collection(source_collection_id) is not None:
         return {"sourceExists": True, "targetExists": None}
     target = arm.read_collection(target_collection_id)
@@ -207,12 +207,14 @@ def read_orphan(
     if not same_id(target.get("sourceId"), source_collection_id):
         return {"sourceExists": False, "targetExists": True, "boundTo": target.get("sourceId")}
     confirmed: frozenset[str] = frozenset()
+    rule = RetentionRule.from_json(retention)
     newest = newest_to_confirm(target)
-    if newest is not None:
+    # The instance view costs a read: only worth it when something could be deleted, or rows are shown.
+    if newest is not None and (rows or (rule is not None and rule.when_source_gone == "retention")):
         seen = arm.observe_copy(newest)
         if seen is not None and assess(seen).phase is CopyPhase.SUCCEEDED:
             confirmed = frozenset({normalize(newest)})
-    decision = decide_orphan(target, RetentionRule.from_json(retention), now, confirmed)
+    decision = decide_orphan(target, rule, now, confirmed)
     view: dict[str, Any] = {
         "sourceExists": False,
         "targetExists": True,

@@ -85,6 +85,7 @@ def test_with_retention_a_gone_sources_copies_are_pruned_to_the_rule_never_the_n
             spent = _calls_since(before, admin(emu, "GET", "/_emulator/calls"))
             sweep = api.get("sweep").json()
             statuses = {r: api.get(orphan_instance_id(_target_id(gone, r))) for r in REGIONS}
+            listed = api.session.get(f"{api.base}/api/replications", timeout=30).json()["replications"]
         final = {r: _copies(emu, gone, r) for r in REGIONS}
         alive_final = {r: _copies(emu, alive, r) for r in REGIONS}
         deletes = _deletes_of(emu, gone)
@@ -114,6 +115,8 @@ def test_with_retention_a_gone_sources_copies_are_pruned_to_the_rule_never_the_n
         assert doc["sourceCollectionGone"] is True and doc["region"] == region
         assert doc["pruned"]["count"] == 4
         assert {row["name"]: row["state"] for row in doc["copies"]} == {"rp4": "succeeded", "rp5": "succeeded"}
+    orphans = sorted((r["lanes"][0]["region"], r["instanceId"]) for r in listed if r.get("kind") == "sourceGone")
+    assert orphans == sorted((r, orphan_instance_id(_target_id(gone, r))) for r in REGIONS), listed
     with capsys.disabled():
         stats = {k: v for k, v in sweep["stats"].items() if v}
         print(f"\n[figure] orphan sweep stats {stats}; ARM calls of the sweep and its runs {spent}")
