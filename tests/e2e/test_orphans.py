@@ -86,6 +86,7 @@ def test_with_retention_a_gone_sources_copies_are_pruned_to_the_rule_never_the_n
             sweep = api.get("sweep").json()
             statuses = {r: api.get(orphan_instance_id(_target_id(gone, r))) for r in REGIONS}
             listed = api.session.get(f"{api.base}/api/replications", timeout=30).json()["replications"]
+            report = api.session.get(f"{api.base}/api/protection", timeout=60).json()
         final = {r: _copies(emu, gone, r) for r in REGIONS}
         alive_final = {r: _copies(emu, alive, r) for r in REGIONS}
         deletes = _deletes_of(emu, gone)
@@ -115,6 +116,9 @@ def test_with_retention_a_gone_sources_copies_are_pruned_to_the_rule_never_the_n
         assert doc["sourceCollectionGone"] is True and doc["region"] == region
         assert doc["pruned"]["count"] == 4
         assert {row["name"]: row["state"] for row in doc["copies"]} == {"rp4": "succeeded", "rp5": "succeeded"}
+    assert sorted(g["region"] for g in report["sourceCollectionsGone"]) == sorted(REGIONS), report
+    assert all(g["sourceCollectionId"].lower() == gone.lower() for g in report["sourceCollectionsGone"])
+    assert all(lane["sourceCollectionId"].lower() != gone.lower() for lane in report["lanes"])
     orphans = sorted((r["lanes"][0]["region"], r["instanceId"]) for r in listed if r.get("kind") == "sourceGone")
     assert orphans == sorted((r, orphan_instance_id(_target_id(gone, r))) for r in REGIONS), listed
     with capsys.disabled():
