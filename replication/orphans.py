@@ -9,7 +9,10 @@ and region, under the app's name ``<name>-<region>-<8 hex>`` or the name of earl
 ``replication.ids``) and whose source is **not** on the listed page is a candidate. A list never proves a
 source gone (it may be in another subscription, or on another page, or a page may be missing): the sweep
 confirms each candidate with a GET of the source that answers 404, and the orphan lane
-(``orchestrators/orphan_lane.py``) reads it again before each decision.
+(``orchestrators/orphan_lane.py``) reads it again before each decision. A deleted collection's GET is ARM's
+404 ``ResourceNotFound`` (recorded: azure-sdk-for-net ``CreateRpcAndRestorePoints.json`` 2021 and 2023, see
+docs/emulator.md's conformance table); ``arm.read_collection`` returns None only for a 404 and raises for
+anything else (a 403 for a source in a subscription the app cannot read is not "gone").
 
 What retention deletes is ``replication.retention.decide`` with every copy's source gone: only with the
 target's ``whenSourceGone: retention``; copies are ordered by the copy's own ``timeCreated`` (the source
