@@ -23,7 +23,7 @@ from replication.dry_run import dry_run
 from replication.ids import collection_instance_id, normalize
 from replication.lanes import read_lane
 from replication.model import CollectionInfo, json_object
-from replication.orphans import dry_run_gone, read_orphan
+from replication.orphans import candidates, dry_run_gone, read_orphan
 from replication.policy import OutOfScope, Policy, load_policy
 from replication.requests import ValidationError, parse_start_request
 from replication.settings import SettingsError, load_copy_settings
@@ -153,8 +153,9 @@ async def _dry_run_gone(policy: Policy, source_id: str) -> dict[str, Any]:
 async def _dry_run_policy(policy: Policy) -> dict[str, Any]:
     """Plans for the policy's collections, the first MAX_DRY_RUN_COLLECTIONS of them."""
     plans: list[dict[str, Any]] = []
+    gone: dict[str, dict[str, Any]] = {}  # normalised source id -> its dry run (replication.orphans)
     truncated = False
-    for unit in policy.sweep_units():
+    for unit in policy.sweep_units() + policy.orphan_units():
         if "collectionIds" in unit:
             found = [await asyncio.to_thread(arm.read_collection, c) for c in unit["collectionIds"]]
             items = [c for c in found if c is not None]
@@ -162,7 +163,17 @@ async def _dry_run_policy(policy: Policy) -> dict[str, Any]:
             items, _ = await asyncio.to_thread(
                 arm.list_collections_page, unit["subscriptionId"], unit.get("resourceGroup"), None
             )
-        for collection in items:
+        # Copies whose source collection is gone (a GET answers 404): what retention would delete and why.
+        for copy, _target in candidates(policy, items):
+            source_id = str(copy["sourceId"])
+            if normalize(source_id) in gone or len(gone) >= MAX_DRY_RUN_COLLECTIONS:
+                truncated = truncated or normalize(source_id) not in gone
+                continue
+            if await asyncio.to_thread(arm.read_collection, source_id) is None:
+                gone[normalize(source_id)] = await asyncio.to_thread(
+                    dry_run_gone, policy, source_id, protection.utc_now()
+                )
+        for collection in [] if unit.get("targetsOnly") else items:
             if policy.scope_reason(collection) is not None:
                 continue
             if len(plans) >= MAX_DRY_RUN_COLLECTIONS:
@@ -171,7 +182,7 @@ async def _dry_run_policy(policy: Policy) -> dict[str, Any]:
             full = await asyncio.to_thread(arm.read_collection, collection["id"])
             if full is not None:
                 plans.append(await asyncio.to_thread(dry_run, full, policy.targets_for(full), arm.read_collection))
-    return {"dryRun": True, "collections": plans, "truncated": truncated}
+    return {"dryRun": True, "collections": plans, "sourceCollectionsGone": list(gone.values()), "truncated": truncated}
 
 
 @bp.route(route="replications", methods=["GET"])

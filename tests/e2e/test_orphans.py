@@ -77,6 +77,10 @@ def test_with_retention_a_gone_sources_copies_are_pruned_to_the_rule_never_the_n
             dry = api.start(sourceCollectionId=gone, dryRun=True)
             assert dry.status_code == 200, dry.text
             plan = dry.json()
+            whole = api.start(all=True, dryRun=True)
+            assert whole.status_code == 200, whole.text
+            assert [p["sourceCollectionId"].lower() for p in whole.json()["sourceCollectionsGone"]] == [gone.lower()]
+            assert whole.json()["sourceCollectionsGone"][0]["lanes"] == plan["lanes"]
             assert {r: _copies(emu, gone, r) for r in REGIONS} == {
                 r: [f"rp{i}" for i in range(POINTS)] for r in REGIONS
             }
