@@ -230,3 +230,21 @@ def test_an_orphan_with_many_copies_continues_as_new_and_keeps_its_history_small
     assert max(sizes.values()) <= 300, sorted(sizes.items(), key=lambda kv: -kv[1])[:3]
     with capsys.disabled():
         print(f"\n[figure] orphan: {points - 1} prune deletes, longest history {sizes[instance]} events (bound 300)")
+
+
+def test_orphan_pruning_with_every_activity_possibly_run_twice_deletes_each_copy_once(tmp_path):
+    """Activities run at least once: with half of them run twice (the sweep page, the orphan's reads and its
+    prune deletes), each copy beyond the rule is still deleted exactly once and the newest usable one stays."""
+    emu, gone, _ = _copied_then_source_deleted(tmp_path)
+    policy = _policy(retention={"keepLast": 2, "whenSourceGone": "retention"})
+    settings = {**QUIET, "REPLICATION_POLICY": json.dumps(policy)}
+    try:
+        with app_host(emu, tmp_path / "dup.db", settings, activity_duplicate_rate=0.5) as host:
+            _sweep(host)
+            _sweep(host)  # a second sweep finds the same orphans: nothing more is deleted
+        final = {r: _copies(emu, gone, r) for r in REGIONS}
+        deletes = _deletes_of(emu, gone)
+    finally:
+        emu.stop()
+    assert final == {r: ["rp4", "rp5"] for r in REGIONS}, final
+    assert sorted(e["id"].rsplit("/", 1)[-1] for e in deletes) == sorted(["rp0", "rp1", "rp2", "rp3"] * len(REGIONS))
