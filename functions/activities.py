@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import azure.durable_functions as df
@@ -16,7 +17,9 @@ from replication import arm
 from replication.ids import InvalidResourceId, parse_collection_id
 from replication.lanes import collection_summary, prune_copy, read_collection_lanes
 from replication.lanes import read_lane as read_and_plan_lane
+from replication.orphans import read_orphan
 from replication.protection import disk_failed
+from replication.retention import parse_time
 from replication.source_check import check_source
 
 from . import protection, state_events, telemetry
@@ -231,4 +234,20 @@ def check_source_restore_point(payload: dict[str, Any]) -> dict[str, Any]:
     ``value``: ``{"wait", "notes"}`` (``replication.source_check``), or null if the source is gone."""
     return _envelope(
         "check_source_restore_point", lambda: check_source(payload["restorePointId"]), payload.get("urgent")
+    )
+
+
+@bp.activity_trigger(input_name="payload")
+def read_orphan_lane(payload: dict[str, Any]) -> dict[str, Any]:
+    """A target collection whose source collection may be gone: the source GET again (only a 404 makes it an
+    orphan), the target and its newest copy's instance view, and what retention deletes now
+    (``replication.orphans.read_orphan``; ``now`` is the orchestration's clock, so keepDays follows it)."""
+    return _envelope(
+        "read_orphan_lane",
+        lambda: read_orphan(
+            payload["targetCollectionId"],
+            payload["sourceCollectionId"],
+            payload.get("retention"),
+            parse_time(payload.get("now")) or datetime.now(UTC),
+        ),
     )

@@ -23,11 +23,13 @@ from replication.dry_run import dry_run
 from replication.ids import collection_instance_id, normalize
 from replication.lanes import read_lane
 from replication.model import CollectionInfo, json_object
+from replication.orphans import candidates, dry_run_gone, read_orphan
 from replication.policy import OutOfScope, Policy, load_policy
 from replication.requests import ValidationError, parse_start_request
 from replication.settings import SettingsError, load_copy_settings
 from replication.status import progress_document
 
+from . import protection
 from .starter import ensure_replication, orchestration_input, status_dict
 from .sweep import SWEEP_INSTANCE, start_sweep
 
@@ -38,6 +40,7 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_DRY_RUN_COLLECTIONS = 50
 OPENAPI = Path(__file__).with_name("openapi.json")
 _INSTANCE_ID = re.compile(r"^rpc-[a-z0-9-]{1,60}$")
+_ORPHAN_ID = re.compile(r"^gone-[a-z0-9-]{1,60}$")  # replication.ids.orphan_instance_id
 
 
 class ApiError(Exception):
@@ -111,7 +114,12 @@ async def http_start_replication(req: func.HttpRequest, client: df.DurableOrches
                 return _json(200, await _dry_run_policy(policy))
             instance, _ = await start_sweep(client)
             return client.create_check_status_response(req, instance)
-        source = await _read_source(policy, request.source_collection_id)
+        try:
+            source = await _read_source(policy, request.source_collection_id)
+        except ApiError as error:
+            if not (request.dry_run and error.status == 404):
+                raise
+            return _json(200, await _dry_run_gone(policy, request.source_collection_id))
         try:
             targets = policy.choose_targets(source, request.regions, request.resource_group, request.subscription_id)
         except ValidationError as error:
@@ -132,11 +140,22 @@ async def http_start_replication(req: func.HttpRequest, client: df.DurableOrches
         return ApiError(502, "ArmError", f"Azure refused a read: {failure}").response()
 
 
+async def _dry_run_gone(policy: Policy, source_id: str) -> dict[str, Any]:
+    """A dry run for a source collection in the policy's scope whose GET answered 404: what retention would
+    delete from its target collections and why (``replication.orphans.dry_run_gone``), nothing written."""
+    try:
+        return await asyncio.to_thread(dry_run_gone, policy, source_id, protection.utc_now())
+    except arm.ArmFailure as failure:
+        status = 503 if failure.kind in ("throttled", "transient") else 502
+        raise ApiError(status, "ArmError", f"could not read Azure: {failure}") from None
+
+
 async def _dry_run_policy(policy: Policy) -> dict[str, Any]:
     """Plans for the policy's collections, the first MAX_DRY_RUN_COLLECTIONS of them."""
     plans: list[dict[str, Any]] = []
+    gone: dict[str, dict[str, Any]] = {}  # normalised source id -> its dry run (replication.orphans)
     truncated = False
-    for unit in policy.sweep_units():
+    for unit in policy.sweep_units() + policy.orphan_units():
         if "collectionIds" in unit:
             found = [await asyncio.to_thread(arm.read_collection, c) for c in unit["collectionIds"]]
             items = [c for c in found if c is not None]
@@ -144,7 +163,17 @@ async def _dry_run_policy(policy: Policy) -> dict[str, Any]:
             items, _ = await asyncio.to_thread(
                 arm.list_collections_page, unit["subscriptionId"], unit.get("resourceGroup"), None
             )
-        for collection in items:
+        # Copies whose source collection is gone (a GET answers 404): what retention would delete and why.
+        for copy, _target in candidates(policy, items):
+            source_id = str(copy["sourceId"])
+            if normalize(source_id) in gone or len(gone) >= MAX_DRY_RUN_COLLECTIONS:
+                truncated = truncated or normalize(source_id) not in gone
+                continue
+            if await asyncio.to_thread(arm.read_collection, source_id) is None:
+                gone[normalize(source_id)] = await asyncio.to_thread(
+                    dry_run_gone, policy, source_id, protection.utc_now()
+                )
+        for collection in [] if unit.get("targetsOnly") else items:
             if policy.scope_reason(collection) is not None:
                 continue
             if len(plans) >= MAX_DRY_RUN_COLLECTIONS:
@@ -153,7 +182,7 @@ async def _dry_run_policy(policy: Policy) -> dict[str, Any]:
             full = await asyncio.to_thread(arm.read_collection, collection["id"])
             if full is not None:
                 plans.append(await asyncio.to_thread(dry_run, full, policy.targets_for(full), arm.read_collection))
-    return {"dryRun": True, "collections": plans, "truncated": truncated}
+    return {"dryRun": True, "collections": plans, "sourceCollectionsGone": list(gone.values()), "truncated": truncated}
 
 
 @bp.route(route="replications", methods=["GET"])
@@ -163,9 +192,28 @@ async def http_list_replications(req: func.HttpRequest, client: df.DurableOrches
     rows = []
     for status in await client.get_status_all():
         item = status_dict(status)
-        if item is None or not _INSTANCE_ID.match(item["instanceId"]):
+        if item is None:
             continue
         custom = item.get("customStatus") or {}
+        if _ORPHAN_ID.match(item["instanceId"]) and isinstance(custom, dict):
+            # A target collection whose source collection is gone (orphan_lane): one "lane", its region.
+            output = item.get("output") if isinstance(item.get("output"), dict) else {}
+            rows.append(
+                {
+                    "instanceId": item["instanceId"],
+                    "kind": "sourceGone",
+                    "sourceCollectionId": custom.get("sourceCollectionId"),
+                    "targetCollectionId": custom.get("targetCollectionId"),
+                    "runtimeStatus": item["runtimeStatus"],
+                    "phase": None,
+                    "lanes": [{"region": custom.get("region"), "state": (output or custom).get("state")}],
+                    "createdTime": item["createdTime"],
+                    "lastUpdatedTime": item["lastUpdatedTime"],
+                }
+            )
+            continue
+        if not _INSTANCE_ID.match(item["instanceId"]):
+            continue
         rows.append(
             {
                 "instanceId": item["instanceId"],
@@ -190,6 +238,8 @@ async def http_get_replication(req: func.HttpRequest, client: df.DurableOrchestr
     instance_id = req.route_params.get("instanceId", "")
     if instance_id == SWEEP_INSTANCE:
         return await _sweep_status(client)
+    if _ORPHAN_ID.match(instance_id):
+        return await _orphan_status(client, instance_id)
     if not _INSTANCE_ID.match(instance_id):
         return ApiError(404, "NotFound", "no replication with that id", "instanceId").response()
     collection = status_dict(await client.get_status(instance_id))
@@ -213,6 +263,55 @@ async def http_get_replication(req: func.HttpRequest, client: df.DurableOrchestr
                 copies[current["instanceId"]] = copy
         views[lane["instanceId"]] = await _lane_view(lane, getattr(raw, "input_", None))
     return _json(200, progress_document(collection, lanes, copies, views))
+
+
+async def _orphan_status(client: df.DurableOrchestrationClient, instance_id: str) -> func.HttpResponse:
+    """A target collection whose source collection is gone (``orchestrators/orphan_lane.py``): its state and
+    reason, what retention deleted, and every copy in it read from Azure now (``expired``: retention deletes
+    it now)."""
+    raw = await client.get_status(instance_id, show_input=True)
+    found = status_dict(raw)
+    if found is None:
+        return ApiError(404, "NotFound", f"no replication '{instance_id}'", "instanceId").response()
+    spec = json_object(getattr(raw, "input_", None))
+    custom = found.get("customStatus") if isinstance(found.get("customStatus"), dict) else {}
+    output = found.get("output") if isinstance(found.get("output"), dict) else {}
+    doc: dict[str, Any] = {
+        "instanceId": instance_id,
+        "kind": "sourceGone",
+        "runtimeStatus": found["runtimeStatus"],
+        "sourceCollectionId": spec.get("sourceCollectionId") or (custom or {}).get("sourceCollectionId"),
+        "targetCollectionId": spec.get("targetCollectionId") or (custom or {}).get("targetCollectionId"),
+        "region": spec.get("region") or (custom or {}).get("region"),
+        "whenSourceGone": (spec.get("retention") or {}).get("whenSourceGone") or "keep",
+        "state": (output or custom or {}).get("state"),
+        "reason": (output or custom or {}).get("reason"),
+        "createdTime": found["createdTime"],
+        "lastUpdatedTime": found["lastUpdatedTime"],
+    }
+    pruned = (output or {}).get("pruned") or (spec.get("pruned") if found["runtimeStatus"] != "Completed" else None)
+    if pruned or (custom or {}).get("pruned"):
+        doc["pruned"] = pruned or (custom or {}).get("pruned")
+    if not doc["sourceCollectionId"] or not doc["targetCollectionId"]:
+        doc.update(sourceCollectionGone=None, copies=[], copiesUnavailable="the orchestration has no input")
+        return _json(200, doc)
+    try:
+        view = await asyncio.to_thread(
+            read_orphan,
+            doc["targetCollectionId"],
+            doc["sourceCollectionId"],
+            spec.get("retention"),
+            protection.utc_now(),
+            rows=True,
+        )
+    except arm.ArmFailure as failure:
+        doc.update(sourceCollectionGone=None, copies=[], copiesUnavailable=f"could not read Azure now: {failure.kind}")
+        return _json(200, doc)
+    doc["sourceCollectionGone"] = not view.get("sourceExists")
+    doc["copies"] = view.get("copies") or []
+    if view.get("retention"):
+        doc["retention"] = view["retention"]
+    return _json(200, doc)
 
 
 async def _sweep_status(client: df.DurableOrchestrationClient) -> func.HttpResponse:

@@ -40,8 +40,16 @@ import azure.functions as func
 
 from replication import arm, arm_protection
 from replication import protection as domain
-from replication.ids import CollectionRef, legacy_target_collection_name, normalize, same_id, target_collection_name
+from replication.ids import (
+    CollectionRef,
+    legacy_target_collection_name,
+    normalize,
+    orphan_instance_id,
+    same_id,
+    target_collection_name,
+)
 from replication.model import CollectionInfo, CopyObservation
+from replication.orphans import candidates
 from replication.policy import Policy, load_policy
 from replication.settings import ObserveSettings, SettingsError, load_arm_settings, load_observe_settings
 
@@ -190,7 +198,15 @@ def read_source_lanes(
         observations = _observe(budget, cache, found)
         rows.append(
             domain.lane_protection(
-                source, found, region, objective, observations, now, target_collection_id=target_id, disk_bytes=sizes
+                source,
+                found,
+                region,
+                objective,
+                observations,
+                now,
+                target_collection_id=target_id,
+                disk_bytes=sizes,
+                retention=target.get("retention"),
             )
         )
         with _lock:
@@ -213,7 +229,38 @@ def _list_unit(unit: dict[str, Any], policy: Policy, budget: Budget) -> list[Col
             items += page
             if not token:
                 break
-    return [c for c in items if policy.scope_reason(c) is None]
+    gone = _gone_sources(policy, items, budget)
+    return [c for c in items if policy.scope_reason(c) is None] + gone  # type: ignore[list-item]
+
+
+def _gone_sources(policy: Policy, items: list[CollectionInfo], budget: Budget) -> list[dict[str, Any]]:
+    """Target collections of a listed unit whose source collection is gone (``replication.orphans``: bound to a
+    policy target, and the source's GET answered 404; a source on the same listing exists, no read spent).
+    Marked ``goneSource`` so the report lists them apart: they protect nothing any more, and with
+    ``whenSourceGone: keep`` they stay until a person deletes them."""
+    out: list[dict[str, Any]] = []
+    for collection, target in candidates(policy, items):
+        source_id = str(collection["sourceId"])
+        try:
+            budget.spend()
+            if arm.read_collection(source_id) is not None:
+                continue
+        except BudgetSpent:
+            break  # the sources' own lanes come first; the next report looks again
+        except arm.ArmFailure:
+            continue  # not known to be gone: nothing is said
+        retention = target.get("retention") or {}
+        out.append(
+            {
+                "goneSource": True,
+                "sourceCollectionId": source_id,
+                "region": target["region"],
+                "targetCollectionId": collection["id"],
+                "whenSourceGone": retention.get("whenSourceGone") or "keep",
+                "instanceId": orphan_instance_id(collection["id"]),
+            }
+        )
+    return out
 
 
 def build_report(policy: Policy, settings: ObserveSettings, now: datetime) -> dict[str, Any]:
@@ -253,6 +300,8 @@ def build_report(policy: Policy, settings: ObserveSettings, now: datetime) -> di
             entry = cache.lanes.get(normalize(source["id"]))
         return entry[0] if entry else datetime.min.replace(tzinfo=UTC)
 
+    gone = {normalize(str(s["targetCollectionId"])): dict(s) for s in sources if s.get("goneSource")}
+    sources = [s for s in sources if not s.get("goneSource")]
     lanes: list[dict[str, Any]] = []
     stale = 0
     for source in sorted({normalize(s["id"]): s for s in sources}.values(), key=age):
@@ -294,6 +343,7 @@ def build_report(policy: Policy, settings: ObserveSettings, now: datetime) -> di
         armReads=budget.used,
         staleSources=stale,
         cacheSeconds=settings.cache_seconds,
+        sourceCollectionsGone=[{k: v for k, v in g.items() if k != "goneSource"} for g in gone.values()],
     )
 
 

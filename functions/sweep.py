@@ -19,7 +19,10 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from replication import arm
-from replication.policy import SWEEP_CHUNK, load_policy
+from replication.ids import orphan_instance_id
+from replication.model import CollectionInfo, Target
+from replication.orphans import candidates
+from replication.policy import SWEEP_CHUNK, Policy, load_policy
 from replication.settings import SettingsError, load_copy_settings
 
 from .starter import ACTIVE, ensure_replication, payload_for, runtime_status
@@ -38,7 +41,8 @@ async def start_sweep(client: df.DurableOrchestrationClient) -> tuple[str, bool]
         raise SettingsError("REPLICATION_POLICY: no replication policy is configured")
     if runtime_status(await client.get_status(SWEEP_INSTANCE)) in ACTIVE:
         return SWEEP_INSTANCE, False
-    await client.start_new("sweep", SWEEP_INSTANCE, {"units": policy.sweep_units(), "unit": 0, "stats": {}})
+    units = policy.sweep_units() + policy.orphan_units()  # then the target groups no source unit lists
+    await client.start_new("sweep", SWEEP_INSTANCE, {"units": units, "unit": 0, "stats": {}})
     return SWEEP_INSTANCE, True
 
 
@@ -90,14 +94,17 @@ async def sweep_page(payload: dict[str, Any], client: df.DurableOrchestrationCli
     except arm.ArmFailure as failure:
         return {"ok": False, "error": failure.to_json()}
     chunk = items[offset : offset + CHUNK]
-    counts = {"listed": len(chunk), "outOfScope": 0, "started": 0, "joined": 0, "held": 0}
-    counts.update({"nudged": 0, "settling": 0, "suspended": 0})
-    for collection in chunk:
+    targets_only = bool(unit.get("targetsOnly"))  # a target group (Policy.orphan_units): no sources here
+    counts = {"listed": 0 if targets_only else len(chunk), "outOfScope": 0, "started": 0, "joined": 0, "held": 0}
+    counts.update({"nudged": 0, "settling": 0, "suspended": 0, "targetsListed": len(chunk) if targets_only else 0})
+    counts.update({"sourceChecked": 0, "sourceGone": 0, "orphanStarted": 0, "orphanJoined": 0, "sourceUnreadable": 0})
+    for collection in [] if targets_only else chunk:
         if policy.scope_reason(collection) is not None:
             counts["outOfScope"] += 1
             continue
         outcome = await ensure_replication(client, payload_for(collection, policy, copy))
         counts[outcome] += 1
+    await _orphans(client, policy, chunk, items, counts)
     more_here = offset + CHUNK < len(items)
     log.info("sweep page: %s in %.2f s", json.dumps(counts, sort_keys=True), time.monotonic() - began)
     return {
@@ -109,3 +116,57 @@ async def sweep_page(payload: dict[str, Any], client: df.DurableOrchestrationCli
             "done": not more_here and next_token is None,
         },
     }
+
+
+async def _orphans(
+    client: df.DurableOrchestrationClient,
+    policy: Policy,
+    chunk: list[CollectionInfo],
+    page: list[CollectionInfo],
+    counts: dict[str, int],
+) -> None:
+    """Target collections of this chunk bound to a policy target whose source collection is gone: one GET of
+    each source the page does not show (only a 404 counts: a source in another subscription, or on a page
+    not seen, exists), then the orphan's one orchestration (``orphan_lane``) started or joined. The orphan's
+    copies are counted ``sourceGone`` whatever the rule: with ``keep`` the orchestration only says so."""
+    found = candidates(policy, chunk, page)
+    if not found:
+        return
+
+    async def source_gone(collection: CollectionInfo) -> bool | None:
+        try:
+            return await asyncio.to_thread(arm.read_collection, str(collection["sourceId"])) is None
+        except arm.ArmFailure as failure:
+            log.warning("sweep: source of %s unreadable (%s): not treated as gone", collection["id"], failure.kind)
+            return None
+
+    counts["sourceChecked"] += len(found)
+    gone = await asyncio.gather(*(source_gone(c) for c, _ in found))
+    for (collection, target), is_gone in zip(found, gone, strict=True):
+        if is_gone is None:
+            counts["sourceUnreadable"] += 1
+        elif is_gone:
+            counts["sourceGone"] += 1
+            counts[await ensure_orphan_lane(client, collection, target)] += 1
+
+
+async def ensure_orphan_lane(client: df.DurableOrchestrationClient, collection: CollectionInfo, target: Target) -> str:
+    """Start the orphan's orchestration unless it runs (``orphanStarted`` / ``orphanJoined``): one per target
+    collection (the instance id is derived from its id), so repeated sweeps never run two."""
+    instance = orphan_instance_id(collection["id"])
+    if runtime_status(await client.get_status(instance)) in ACTIVE:
+        return "orphanJoined"
+    spec = {
+        "sourceCollectionId": collection["sourceId"],
+        "targetCollectionId": collection["id"],
+        "region": target["region"],
+        "retention": target.get("retention"),
+    }
+    try:
+        await client.start_new("orphan_lane", instance, spec)
+    except Exception:
+        if runtime_status(await client.get_status(instance)) in ACTIVE:
+            return "orphanJoined"
+        raise
+    log.info("sweep: %s's source collection %s is gone: %s started", collection["id"], collection["sourceId"], instance)
+    return "orphanStarted"

@@ -9,7 +9,7 @@ from typing import Any
 from .ids import CollectionRef, legacy_target_collection_name, normalize, same_id, target_collection_name
 from .model import CollectionInfo, Target
 from .planning import CopyState, lane_blocked_reason, plan_lane
-from .retention import RetentionRule, decide_retention
+from .retention import RetentionRule, decide_retention, mark_expired
 from .status import counts, lane_copies
 
 
@@ -38,7 +38,8 @@ def dry_run(
             if found is not None and same_id(found.get("sourceId"), source["id"]):
                 ref, existing = legacy, found
         plan = plan_lane(source, existing, target["region"], backlog=str(target.get("backlog") or "all"))
-        rows = lane_copies(plan)
+        rule = RetentionRule.from_json(target.get("retention"))
+        rows = lane_copies(mark_expired(plan, existing, rule, now))  # pruned copies read "expired", not "skipped"
         lane: dict[str, Any] = {
             "region": target["region"],
             "targetCollectionId": ref.id,
@@ -52,7 +53,6 @@ def dry_run(
             lane["next"] = {"action": plan.next.kind.value, "sourceRestorePointId": plan.next.source["id"]}
         if plan.orphans:
             lane["copiesWhoseSourceIsGone"] = list(plan.orphans)
-        rule = RetentionRule.from_json(target.get("retention"))
         # A dry run does not watch copies: it assumes the newest provisioned copy finished (the lane
         # confirms that before it prunes, and prune_restore_point checks it again before each delete).
         newest = [c for c in plan.copies if c.state is CopyState.UNCONFIRMED]

@@ -213,6 +213,15 @@ def copy_instance_id(lane_instance: str, source_restore_point_id: str) -> str:
     return f"{_fit(lane_instance, LANE_INSTANCE_MAX)}~{name}-{_digest(normalize(ref.id), _COPY_DIGEST)}"
 
 
+def orphan_instance_id(target_collection_id: str) -> str:
+    """Instance id of the orchestration that applies retention to a target collection whose whole source
+    collection is gone (``orchestrators/orphan_lane.py``): ``gone-<target name slug, 40>-<12 hex>`` (at most
+    58 characters), derived from the normalised target collection id, so every sweep that finds the same
+    orphan joins its one orchestration instead of starting a second one."""
+    ref = parse_collection_id(target_collection_id)
+    return f"gone-{_slug(ref.name, _COLLECTION_SLUG)}-{_digest(normalize(ref.id), 12)}"
+
+
 def _region_part(region: str) -> str:
     """A region as it appears in ids and names: ARM's short lower-case form, at most REGION_PART_MAX long."""
     part = _slug(normalize_region(region), 200)

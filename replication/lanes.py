@@ -16,7 +16,7 @@ from .ids import InvalidResourceId, normalize, same_id
 from .model import CollectionInfo
 from .monitoring import CopyPhase, assess
 from .planning import ActionKind, LanePlan, plan_lane, queued_after
-from .retention import RetentionDecision, RetentionRule, decide_retention, parse_time
+from .retention import RetentionDecision, RetentionRule, decide_retention, mark_expired, parse_time
 from .source_check import check_source
 from .status import counts, lane_copies, vanished_failures
 
@@ -105,8 +105,12 @@ def plan_view(
         backlog=backlog,
     )
     when = parse_time(now) or datetime.now(UTC)
-    decision = decide_retention(source, target, plan, RetentionRule.from_json(retention), when)
-    return lane_view(source, target, plan, given_up, recent or {}, rows=rows, retention=decision, queue=queue)
+    rule = RetentionRule.from_json(retention)
+    decision = decide_retention(source, target, plan, rule, when)
+    # Rows outside the rule with no copy read "expired", not "skipped"; the next action is the plan's own
+    # (an expired row was out of order: never an action).
+    shown = mark_expired(plan, target, rule, when)
+    return lane_view(source, target, shown, given_up, recent or {}, rows=rows, retention=decision, queue=queue)
 
 
 def read_collection_lanes(source_id: str, lanes: list[dict[str, Any]], now: str | None) -> dict[str, Any] | None:

@@ -31,6 +31,9 @@ class CopyState(StrEnum):
     OUT_OF_ORDER = "out-of-order"  # older than a copied one: Azure can never copy it
     GIVEN_UP = "given-up"  # failed every attempt in this run
     SOURCE_UNUSABLE = "source-unusable"  # the source restore point failed or is being deleted
+    # Outside the target's retention rule, with no copy: retention deleted it or it was never needed. Never
+    # planned here (the planner knows no rule): ``retention.mark_expired`` turns OUT_OF_ORDER rows into it.
+    EXPIRED = "expired"
 
 
 class ActionKind(StrEnum):

@@ -207,6 +207,40 @@ class Policy:
         units += [{"collectionIds": explicit[i : i + SWEEP_CHUNK]} for i in range(0, len(explicit), SWEEP_CHUNK)]
         return units
 
+    def orphan_units(self) -> list[dict[str, Any]]:
+        """Target resource groups the sweep must also list to find copies whose source collection is gone
+        (``replication.orphans``): each target's group as it resolves for the policy's source subscriptions,
+        groups and collections, unless a source unit lists it already (a subscription-wide list shows every
+        collection of the subscription, copies included). Listed per resource group (``targetsOnly``), which
+        the target role's ``restorePointCollections/read`` at that group allows; nothing in them is started
+        as a source. A template that needs what only a source collection tells (``{sourceResourceGroup}`` of
+        a whole-subscription source, ``{sourceCollectionName}``) cannot be listed ahead: such copies are found
+        only where a source unit lists them (README, Retention)."""
+        contexts: list[dict[str, str]] = [{"sourceSubscriptionId": s} for s in sorted(self.subscriptions)]
+        contexts += [{"sourceSubscriptionId": s, "sourceResourceGroup": g} for s, g in sorted(self.resource_groups)]
+        for cid in sorted(self.collections):
+            ref = parse_collection_id(cid)
+            contexts.append(
+                {
+                    "sourceSubscriptionId": ref.subscription_id.lower(),
+                    "sourceResourceGroup": ref.resource_group,
+                    "sourceCollectionName": ref.name,
+                }
+            )
+        found: set[tuple[str, str]] = set()
+        for rule in self.targets:
+            for context in contexts:
+                values = {**context, "region": rule.region}
+                needed = set(_TEMPLATE.findall(rule.subscription_id) + _TEMPLATE.findall(rule.resource_group))
+                if needed - set(values):
+                    continue
+                sub = rule.subscription_id.format(**values).lower()
+                group = rule.resource_group.format(**values)
+                if sub in self.subscriptions or (sub, group.lower()) in self.resource_groups:
+                    continue  # a source unit lists it
+                found.add((sub, group.lower()))
+        return [{"subscriptionId": s, "resourceGroup": g, "targetsOnly": True} for s, g in sorted(found)]
+
 
 def _check_template(field: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():

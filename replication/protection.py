@@ -35,6 +35,7 @@ from typing import Any
 from .ids import normalize
 from .model import CollectionInfo, CopyObservation, RestorePointInfo
 from .planning import CopyState, creation_order, plan_lane
+from .retention import RetentionRule, mark_expired
 from .status import _STATE_WORDS
 
 GIB = 1024**3  # managed disk sizes are binary gigabytes (GiB)
@@ -134,12 +135,14 @@ def lane_protection(
     *,
     target_collection_id: str | None = None,
     disk_bytes: Mapping[str, int | None] | None = None,
+    retention: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One lane's row of the report. ``observations`` maps normalised target restore point ids to what
     ``$expand=instanceView`` showed (None: gone); a copy not observed is not counted as usable. ``disk_bytes``
     maps normalised target restore point ids to their disks' size (:func:`collection_disk_bytes`); without it
-    the bytes are unknown (None), never 0."""
-    plan = plan_lane(source, target, region)
+    the bytes are unknown (None), never 0. ``retention`` (the policy target's rule): restore points outside it
+    with no copy are counted ``expired``, not skipped."""
+    plan = mark_expired(plan_lane(source, target, region), target, RetentionRule.from_json(retention), now)
     ordered = creation_order(source["restorePoints"])
     newest_source = ordered[-1] if ordered else None
     usable_copy: RestorePointInfo | None = None
@@ -151,7 +154,7 @@ def lane_protection(
     represented = parse_time(usable_copy["timeCreated"]) if usable_copy else None
     age = (now - represented).total_seconds() / 3600 if represented else None
     met = age is not None and age <= objective_hours
-    copies = {"pending": 0, "copying": 0, "succeeded": 0, "failed": 0, "skipped": 0, "waiting": 0}
+    copies = {"pending": 0, "copying": 0, "succeeded": 0, "failed": 0, "skipped": 0, "waiting": 0, "expired": 0}
     in_flight: list[dict[str, Any]] = []
     failures: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []

@@ -24,7 +24,7 @@ there it can only err towards keeping (a copy is never created before its source
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -134,9 +134,15 @@ def finished(copy: CopyFacts) -> bool:
 
 
 def decide(
-    copies: list[CopyFacts], rule: RetentionRule | None, now: datetime, lane_error: str | None = None
+    copies: list[CopyFacts],
+    rule: RetentionRule | None,
+    now: datetime,
+    lane_error: str | None = None,
+    *,
+    collection_gone: bool = False,
 ) -> RetentionDecision:
-    """What retention deletes from one lane's target collection now, oldest first, each with its reason."""
+    """What retention deletes from one lane's target collection now, oldest first, each with its reason.
+    ``collection_gone``: the whole source collection is gone (``replication.orphans``), so the reasons say so."""
     if rule is None or (rule.keep_last is None and rule.keep_days is None):
         return RetentionDecision()
     ours = [c for c in copies if made_by_app(c)]
@@ -177,11 +183,12 @@ def decide(
             continue  # (a Deleting one is on its way already)
         if cutoff is not None and when >= cutoff:
             continue
-        deletions.append(Deletion(c.id, c.name, str(c.source_restore_point_id), _reason(c, when, rule)))
+        reason = _reason(c, when, rule, collection_gone)
+        deletions.append(Deletion(c.id, c.name, str(c.source_restore_point_id), reason))
     return RetentionDecision(tuple(deletions), keeper.id)
 
 
-def _reason(copy: CopyFacts, when: datetime, rule: RetentionRule) -> str:
+def _reason(copy: CopyFacts, when: datetime, rule: RetentionRule, collection_gone: bool = False) -> str:
     parts = []
     if rule.keep_last is not None:
         parts.append(f"not among the {rule.keep_last} newest usable copies (keepLast {rule.keep_last})")
@@ -190,6 +197,8 @@ def _reason(copy: CopyFacts, when: datetime, rule: RetentionRule) -> str:
     taken = when.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
     if copy.source_exists:
         head = f"retention: source created {taken}, "
+    elif collection_gone:
+        head = f"retention: source collection gone (whenSourceGone retention), copy created {taken}, "
     else:
         head = f"retention: source restore point gone (whenSourceGone retention), copy created {taken}, "
     return head + " and ".join(parts)
@@ -257,3 +266,53 @@ def decide_retention(
     if plan.blocked:
         return RetentionDecision(paused=lane_error(plan))
     return decide(retention_facts(source, target, plan), rule, now, lane_error(plan))
+
+
+# ---- expired rows of the progress API ---------------------------------------------------------------
+
+
+def mark_expired(plan: LanePlan, target: CollectionInfo | None, rule: RetentionRule | None, now: datetime) -> LanePlan:
+    """The plan with each source restore point that has no copy and that the rule would not keep marked
+    ``EXPIRED`` instead of out of order: retention deleted its copy, or it was never needed (a newer one was
+    copied first and this one is outside the rule anyway). Without this the progress API showed every pruned
+    copy as ``skipped``, which reads as a gap in protection.
+
+    Derived from Azure state and the rule alone, never from what a lane learnt, so it is the same after a
+    crash or a purge of the task hub: a copy counts once it exists in the target and has not failed (the
+    newest one counts whether or not this run watched it finish). A row is expired only if it is out of
+    order (never pending or waiting), its source restore point succeeded (an unusable one stays skipped),
+    at least one copy is newer than it (so it could not be the newest usable one), keepLast copies are
+    newer than it (with keepLast) and it is older than keepDays (with keepDays). A blocked lane is shown as
+    it is: nothing of it expires."""
+    if rule is None or (rule.keep_last is None and rule.keep_days is None) or plan.blocked or target is None:
+        return plan
+    existing = (CopyState.COPIED, CopyState.UNCONFIRMED)
+    copied = sorted(
+        (t, c.source["name"].lower())
+        for c in plan.copies
+        if c.state in existing and (t := parse_time(c.source.get("timeCreated"))) is not None
+    )
+    if not copied:
+        return plan
+    cutoff = now - timedelta(days=rule.keep_days) if rule.keep_days is not None else None
+    out = []
+    for c in plan.copies:
+        when = parse_time(c.source.get("timeCreated"))
+        if (
+            c.state is CopyState.OUT_OF_ORDER
+            and c.source["provisioningState"].lower() == "succeeded"
+            and when is not None
+        ):
+            newer = sum(1 for key in copied if key > (when, c.source["name"].lower()))
+            outside = newer >= max(1, rule.keep_last or 0) and (cutoff is None or when < cutoff)
+            if outside:
+                taken = when.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
+                reason = (
+                    f"expired: source created {taken}, outside the target's retention ({rule.describe()}); "
+                    f"{newer} newer cop{'y' if newer == 1 else 'ies'} kept, so retention deletes a copy of it "
+                    "(or it was never needed)"
+                )
+                out.append(replace(c, state=CopyState.EXPIRED, reason=reason))
+                continue
+        out.append(c)
+    return replace(plan, copies=tuple(out))

@@ -12,7 +12,9 @@ from typing import Any
 from .ids import normalize
 from .planning import CopyState, LanePlan
 
-# Plan states as the user-facing copy vocabulary: pending -> copying -> succeeded | failed | skipped.
+# Plan states as the user-facing copy vocabulary: pending -> copying -> succeeded | failed | skipped | expired.
+# ``expired``: outside the target's retention rule with no copy (retention deleted it, or it was never needed);
+# ``skipped`` stays for what can never be copied and is still wanted (out of order, the source unusable).
 _STATE_WORDS = {
     CopyState.COPIED: "succeeded",
     CopyState.UNCONFIRMED: "copying",
@@ -22,6 +24,7 @@ _STATE_WORDS = {
     CopyState.OUT_OF_ORDER: "skipped",
     CopyState.GIVEN_UP: "failed",
     CopyState.SOURCE_UNUSABLE: "skipped",
+    CopyState.EXPIRED: "expired",
 }
 
 

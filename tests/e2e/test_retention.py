@@ -140,6 +140,10 @@ def test_pruning_is_reported_in_the_lane_output(tmp_path):
             host.run_until_idle(timeout=120)
             lanes = [i for i in host.instances() if i.get("name") == "replicate_lane"]
             outputs = [host.get_instance(i["instanceId"]).get("output") for i in lanes]
+            progress = Api(host).get(collection_instance_id(source)).json()
+        # The progress API, planned from Azure after the host restarted on its store: the same rows.
+        with app_host(emu, tmp_path / "h.db", {**QUIET, "REPLICATION_POLICY": json.dumps(policy)}) as host:
+            after_restart = Api(host).get(collection_instance_id(source)).json()
         final = {r: _copies(emu, source, r) for r in REGIONS}
     finally:
         emu.stop()
@@ -151,4 +155,11 @@ def test_pruning_is_reported_in_the_lane_output(tmp_path):
         assert p["count"] == 3
         assert [row["name"] for row in p["last"]] == ["rp0", "rp1", "rp2"]
         assert all("keepLast 1" in row["reason"] for row in p["last"])
+    for doc in (progress, after_restart):
+        for lane in doc["lanes"]:
+            states = {row["name"]: row["state"] for row in lane["copies"]}
+            # Pruned by retention: expired (outside the rule), not skipped (out of order)
+            assert states == {"rp0": "expired", "rp1": "expired", "rp2": "expired", "rp3": "succeeded"}, lane
+            assert lane["counts"] == {"expired": 3, "succeeded": 1}, lane
+            assert all("keepLast 1" in row["reason"] for row in lane["copies"] if row["state"] == "expired")
     _ = SUB

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
+from replication.ids import normalize
 from replication.retention import CopyFacts, RetentionRule, decide, parse_time
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
@@ -194,3 +195,126 @@ def test_deleting_what_it_chose_and_deciding_again_deletes_nothing_new_inside_th
     second = decide([c for c in lane if c.id not in gone], rule, NOW)
     assert second.delete == ()
     assert second.keep_newest == first.keep_newest
+
+
+# ---- expired: source restore points outside the rule that have no copy (issue 14, progress API) ---------
+
+SUB = "11111111-1111-1111-1111-111111111111"
+SRC = f"/subscriptions/{SUB}/resourceGroups/rg-app/providers/Microsoft.Compute/restorePointCollections/vm1-rpc"
+TGT = f"/subscriptions/{SUB}/resourceGroups/rg-dr/providers/Microsoft.Compute/restorePointCollections/vm1-rpc-westus2"
+VM = f"/subscriptions/{SUB}/resourceGroups/rg-app/providers/Microsoft.Compute/virtualMachines/vm1"
+
+
+def _source(days: list[int], states: dict[int, str] | None = None) -> dict:
+    points = [
+        {
+            "id": f"{SRC}/restorePoints/rp-{d:03d}",
+            "name": f"rp-{d:03d}",
+            "timeCreated": iso(d),
+            "provisioningState": (states or {}).get(d, "Succeeded"),
+            "sourceRestorePointId": None,
+        }
+        for d in days
+    ]
+    return {"id": SRC, "name": "vm1-rpc", "location": "eastus", "sourceId": VM, "tags": {}, "restorePoints": points}
+
+
+def _target(days: list[int], failed: frozenset[int] = frozenset()) -> dict:
+    points = [
+        {
+            "id": f"{TGT}/restorePoints/rp-{d:03d}",
+            "name": f"rp-{d:03d}",
+            "timeCreated": iso(d),
+            "provisioningState": "Failed" if d in failed else "Succeeded",
+            "sourceRestorePointId": f"{SRC}/restorePoints/rp-{d:03d}",
+        }
+        for d in days
+    ]
+    return {
+        "id": TGT,
+        "name": "vm1-rpc-westus2",
+        "location": "westus2",
+        "sourceId": SRC,
+        "tags": {},
+        "restorePoints": points,
+    }
+
+
+def _words(plan) -> dict[str, str]:
+    from replication.status import lane_copies
+
+    return {row["name"]: row["state"] for row in lane_copies(plan)}
+
+
+def test_pruned_copies_show_as_expired_not_skipped_and_genuine_gaps_stay_skipped():
+    from replication.planning import plan_lane
+    from replication.retention import mark_expired
+
+    source, target = _source(list(range(10))), _target([0, 1, 2])  # rp-009..rp-003 pruned, rp-002..rp-000 kept
+    plan = plan_lane(source, target, "westus2")
+    assert set(_words(plan).values()) == {"skipped", "succeeded", "copying"}  # what the API showed before
+    words = _words(mark_expired(plan, target, RetentionRule(keep_last=3), NOW))
+    assert [n for n, w in sorted(words.items()) if w == "expired"] == [f"rp-{d:03d}" for d in range(3, 10)]
+    # keepLast 5 would keep two more than the three copies there: every missing copy is a genuine gap (skipped)
+    words = _words(mark_expired(plan, target, RetentionRule(keep_last=5), NOW))
+    assert {words[f"rp-{d:03d}"] for d in range(3, 10)} == {"skipped"}
+    # keepDays 6: rp-007 and older are outside it, rp-003..rp-006 inside (rp-006 is 6 days old to the second)
+    words = _words(mark_expired(plan, target, RetentionRule(keep_days=6), NOW))
+    assert words["rp-006"] == "skipped" and words["rp-007"] == "expired"
+    assert _words(mark_expired(plan, target, None, NOW)) == _words(plan)  # no rule, nothing expires
+
+
+def test_expired_never_hides_a_pending_copy_an_unusable_source_or_a_blocked_lane():
+    from replication.planning import plan_lane
+    from replication.retention import mark_expired
+
+    source = _source(list(range(6)), {5: "Failed"})
+    target = _target([3])
+    words = _words(mark_expired(plan_lane(source, target, "westus2"), target, RetentionRule(keep_last=1), NOW))
+    assert words["rp-005"] == "skipped"  # the source restore point failed: unusable, not expired
+    assert words["rp-004"] == "expired" and words["rp-003"] in ("copying", "succeeded")
+    assert words["rp-002"] == words["rp-001"] == words["rp-000"] == "pending"
+    blocked = _source(list(range(3)))
+    blocked["location"] = "westus2"
+    words = _words(mark_expired(plan_lane(blocked, None, "westus2"), None, RetentionRule(keep_last=1), NOW))
+    assert set(words.values()) == {"skipped"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.integers(0, 40), min_size=1, max_size=20, unique=True),
+    st.data(),
+    rules,
+)
+def test_expired_is_derived_from_azure_and_the_rule_alone(days, data, rule):
+    """Whatever the lane learnt (a crash forgets it), the same Azure state and rule give the same expired rows;
+    and a row is expired only if it has no copy, is older than a copy, and the rule would not keep it."""
+    from replication.planning import plan_lane
+    from replication.retention import mark_expired
+
+    copied = data.draw(st.lists(st.sampled_from(days), unique=True))
+    source, target = _source(days), _target(copied)
+    newest = min(copied) if copied else None
+    confirmed = frozenset({normalize(f"{SRC}/restorePoints/rp-{newest:03d}")}) if newest is not None else frozenset()
+    fresh = _words(mark_expired(plan_lane(source, target, "westus2"), target, rule, NOW))
+    learnt = _words(mark_expired(plan_lane(source, target, "westus2", confirmed=confirmed), target, rule, NOW))
+    assert {n for n, w in fresh.items() if w == "expired"} == {n for n, w in learnt.items() if w == "expired"}
+    for name, word in fresh.items():
+        if word != "expired":
+            continue
+        day = int(name[3:])
+        assert day not in copied and newest is not None and day > newest
+        if rule.keep_days is not None:
+            assert NOW - timedelta(days=day) < NOW - timedelta(days=rule.keep_days)
+        if rule.keep_last is not None:
+            assert sum(1 for c in copied if c < day) >= rule.keep_last
+
+
+def test_the_protection_report_counts_pruned_copies_as_expired():
+    from replication.protection import lane_protection
+
+    source, target = _source(list(range(6))), _target([0, 1])
+    plain = lane_protection(source, target, "westus2", 26, {}, NOW)
+    ruled = lane_protection(source, target, "westus2", 26, {}, NOW, retention={"keepLast": 2})
+    assert plain["copies"]["skipped"] == 4 and len(plain["skipped"]) == 4
+    assert ruled["copies"]["skipped"] == 0 and ruled["copies"]["expired"] == 4 and ruled["skipped"] == []
