@@ -21,7 +21,7 @@ import azure.functions as func
 from replication import arm
 from replication.ids import orphan_instance_id
 from replication.model import CollectionInfo, Target
-from replication.orphans import candidates
+from replication.orphans import SeenSources, candidates
 from replication.policy import SWEEP_CHUNK, Policy, load_policy
 from replication.settings import SettingsError, load_copy_settings
 
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 SWEEP_INSTANCE = "sweep"
 CHUNK = SWEEP_CHUNK  # collections per sweep_page activity
+SEEN = SeenSources()  # sources known to exist: their targets are not read for being orphans (a day)
 
 
 async def start_sweep(client: df.DurableOrchestrationClient) -> tuple[str, bool]:
@@ -93,6 +94,7 @@ async def sweep_page(payload: dict[str, Any], client: df.DurableOrchestrationCli
             )
     except arm.ArmFailure as failure:
         return {"ok": False, "error": failure.to_json()}
+    SEEN.saw(c["id"] for c in items)
     chunk = items[offset : offset + CHUNK]
     targets_only = bool(unit.get("targetsOnly"))  # a target group (Policy.orphan_units): no sources here
     counts = {"listed": 0 if targets_only else len(chunk), "outOfScope": 0, "started": 0, "joined": 0, "held": 0}
@@ -129,13 +131,16 @@ async def _orphans(
     each source the page does not show (only a 404 counts: a source in another subscription, or on a page
     not seen, exists), then the orphan's one orchestration (``orphan_lane``) started or joined. The orphan's
     copies are counted ``sourceGone`` whatever the rule: with ``keep`` the orchestration only says so."""
-    found = candidates(policy, chunk, page)
+    found = [(c, t) for c, t in candidates(policy, chunk, page) if not SEEN.recently(str(c["sourceId"]))]
     if not found:
         return
 
     async def source_gone(collection: CollectionInfo) -> bool | None:
         try:
-            return await asyncio.to_thread(arm.read_collection, str(collection["sourceId"])) is None
+            source = await asyncio.to_thread(arm.read_collection, str(collection["sourceId"]))
+            if source is not None:
+                SEEN.saw([source["id"]])
+            return source is None
         except arm.ArmFailure as failure:
             log.warning("sweep: source of %s unreadable (%s): not treated as gone", collection["id"], failure.kind)
             return None

@@ -27,6 +27,9 @@ name is what binds a target collection to the policy.
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -83,6 +86,40 @@ def bound_target(policy: Policy, collection: CollectionInfo) -> Target | None:
         if ref.name.lower() in names:
             return target
     return None
+
+
+class SeenSources:
+    """Collections a listing or a read showed to exist, and when (process-wide, like the pacer).
+
+    Each sweep lists target collections with the sources; without this, every target whose source is on another
+    page would cost a GET of its source on every sweep: at 1,000 collections and 2 regions about 2,000 reads of
+    the source region's budget every 6 hours (bench/fleet.py), the budget first copies wait on. A source seen
+    within ``horizon`` (a day) is taken to exist, so a gone source is noticed within a day plus a sweep, and
+    pruning a gone source's copies waits that long: never longer than a day of keeping more than the rule."""
+
+    def __init__(self, clock: Callable[[], float] = time.time, horizon: float = 86400.0, limit: int = 200_000) -> None:
+        self._clock, self.horizon, self.limit = clock, horizon, limit
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def reset(self, clock: Callable[[], float] | None = None) -> None:
+        with self._lock:
+            self._seen.clear()
+            if clock is not None:
+                self._clock = clock
+
+    def saw(self, collection_ids: Iterable[str]) -> None:
+        now = self._clock()
+        with self._lock:
+            if len(self._seen) > self.limit:
+                self._seen.clear()
+            for collection_id in collection_ids:
+                self._seen[normalize(collection_id)] = now
+
+    def recently(self, collection_id: str) -> bool:
+        with self._lock:
+            when = self._seen.get(normalize(collection_id))
+        return when is not None and self._clock() - when < self.horizon
 
 
 def candidates(

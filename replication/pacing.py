@@ -58,7 +58,7 @@ RESERVE_FRACTION = 0.05
 MIN_RESERVE = 2
 DEFAULT_WINDOW_SECONDS = 1800.0
 MIN_WAIT_SECONDS = 1.0
-URGENT_GRACE_SECONDS = 120.0  # a refused urgent caller's room is held this long after its time, to come back
+URGENT_GRACE_SECONDS = 1800.0  # a refused urgent caller's room is held this long after its time, to come back
 
 _ENTRY = re.compile(r"^\s*(?:Microsoft\.Compute/)?(?P<policy>[A-Za-z0-9_.-]+);(?P<remaining>-?\d+)\s*$")
 _WINDOW = re.compile(r"(?P<n>\d+)(?P<unit>Min|Hour|Hours|Sec)$")

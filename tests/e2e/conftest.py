@@ -23,6 +23,7 @@ from azure.mgmt.compute import ComputeManagementClient
 
 from devhost import Host
 from emulator import start_emulator
+from functions import sweep
 from replication import arm
 
 REPO = Path(__file__).resolve().parents[2]
@@ -173,11 +174,14 @@ def _libraries_on(clock: Any) -> Iterator[None]:
     cache.time = _ClockTime(clock)  # type: ignore[assignment]
     # The Compute pacer estimates refills in the time Compute's windows run on (simulated here).
     arm.PACER.reset(clock=lambda: float(clock.now().timestamp()))
+    # What the sweep has seen exists is per process: each test's fleet starts unseen, on its clock.
+    sweep.SEEN.reset(clock=lambda: float(clock.now().timestamp()))
     try:
         yield
     finally:
         cache.time = real
         arm.PACER.reset(clock=time.time)
+        sweep.SEEN.reset(clock=time.time)
 
 
 @contextmanager

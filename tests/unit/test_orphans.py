@@ -278,3 +278,21 @@ def test_the_sweep_also_lists_target_groups_no_source_unit_lists():
     ]
     # A whole-subscription source lists its own copies; {sourceResourceGroup} of it is unknown ahead: nothing more.
     assert policy(keepLast=2).orphan_units() == []
+
+
+def test_a_source_seen_within_a_day_is_not_read_again_for_its_targets():
+    from replication.orphans import SeenSources
+
+    now = [1000.0]
+    seen = SeenSources(clock=lambda: now[0], horizon=86400.0)
+    src = "/subscriptions/s/resourceGroups/RG-App/providers/Microsoft.Compute/restorePointCollections/vm0-rpc"
+    assert not seen.recently(src)
+    seen.saw([src])
+    assert seen.recently(src.lower())  # ids compare case-insensitively, as ARM's do
+    now[0] += 86399.0
+    assert seen.recently(src)
+    now[0] += 2.0
+    assert not seen.recently(src)  # a day on: read again, so a gone source is noticed
+    seen.saw([src])
+    seen.reset()
+    assert not seen.recently(src)
