@@ -155,7 +155,11 @@ class Budget:
         freed = sum(1 for t in self.calls if self.seen - self.window < t <= self.seen and t + self.window <= now)
         return min(self.limit, self.remaining - self.unseen + freed)
 
-    def wait(self, now: float, urgent: bool = False) -> float | None:
+    def live_urgent(self, now: float) -> int:
+        """Urgent callers refused here and still to come back (within their grace)."""
+        return sum(1 for p in self.urgent_promises if p + URGENT_GRACE_SECONDS > now)
+
+    def wait(self, now: float, urgent: bool = False, urgent_nearby: int = 0) -> float | None:
         """None if a call may go now, else seconds until the budget should be above its reserve.
 
         Callers already refused and told to come back later hold the slots they were promised, so the next
@@ -168,14 +172,14 @@ class Budget:
         if self.urgent_promises:  # held a while past their time: a durable timer wakes its caller a little late
             self.urgent_promises = deque(p for p in self.urgent_promises if p + URGENT_GRACE_SECONDS > now)
         queue = self.urgent_promises if urgent else self.promises
-        ahead = len(self.urgent_promises) + (0 if urgent else len(self.promises))
+        ahead = len(self.urgent_promises) + (0 if urgent else len(self.promises) + urgent_nearby)
         estimate = self.estimate(now)
         reserve = self.reserve()
         if now < self.blocked_until:  # Compute said when (a 429's Retry-After): that, spread over the waiters
             seconds = self.blocked_until - now + ahead * self.window / max(1, self.limit - reserve)
             queue.append(now + seconds)
             return seconds
-        held = 0 if urgent else len(self.urgent_promises)
+        held = 0 if urgent else len(self.urgent_promises) + urgent_nearby
         if self.blocked_until > self.seen or estimate > reserve + held:
             if urgent and self.urgent_promises and self.urgent_promises[0] <= now:
                 self.urgent_promises.popleft()  # an urgent caller back for the room it was promised
@@ -263,6 +267,25 @@ class Pacer:
 
     # ---- the two hooks ----
 
+    def _urgent_nearby(self, key: BudgetKey, now: float) -> int:
+        """Urgent callers waiting on the other write budgets of the same subscription and region (lock held).
+
+        Work for a lane with no usable copy yet goes through several budgets in turn (its target collection's
+        PUT, then its first copy's PUT): a call that is not urgent must leave room for it on the next budget
+        too, or a second copy takes the slot a first copy was about to need (bench/fleet.py: 75% -> see
+        bench/results/fleet.txt). Reads are left out: they are many and brief, and a read waiter is not about
+        to need a write."""
+        if not key.policy.startswith("Put"):
+            return 0
+        return sum(
+            budget.live_urgent(now)
+            for other, budget in self._budgets.items()
+            if other != key
+            and other.policy.startswith("Put")
+            and other.subscription == key.subscription
+            and other.region == key.region
+        )
+
     def before(self, method: str, url: str, urgent: bool = False) -> tuple[Refusal | None, list[BudgetKey]]:
         """Refuse the call (a :class:`Refusal`), or count it and return the budgets it was counted against.
         ``urgent``: see :meth:`Budget.wait`."""
@@ -275,7 +298,7 @@ class Pacer:
                 budget = self._budgets.get(key)
                 if budget is None:
                     continue
-                seconds = budget.wait(now, urgent)
+                seconds = budget.wait(now, urgent, 0 if urgent else self._urgent_nearby(key, now))
                 if seconds is not None and (worst is None or seconds > worst.seconds):
                     worst = Refusal.of(key, budget, seconds, now)
             if worst is not None:
@@ -305,7 +328,8 @@ class Pacer:
                 for policy in sorted(self._classes.get(call_class(method, url), frozenset())):
                     key = self._key(url, policy)
                     budget = self._budgets.get(key)
-                    seconds = None if budget is None else budget.wait(now, urgent)
+                    nearby = 0 if urgent else self._urgent_nearby(key, now)
+                    seconds = None if budget is None else budget.wait(now, urgent, nearby)
                     if budget is not None and seconds is not None and (worst is None or seconds > worst.seconds):
                         worst = Refusal.of(key, budget, seconds, now)
         return worst

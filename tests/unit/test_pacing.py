@@ -217,3 +217,25 @@ def test_urgent_callers_go_first_and_others_leave_them_room():
     assert refusal is None and counted
     clock.now = 1000 + 1800 + 2  # the whole window has turned over: room for everyone
     assert pacer.before("PUT", RP)[0] is None
+
+
+def test_second_copies_leave_room_for_first_copies_waiting_on_their_target_collection():
+    # A lane with no usable copy yet waits on its target collection's PUT budget; the next budget it needs is the
+    # copy PUT. A copy that is not urgent (a second copy) leaves that room, or it takes the slot first.
+    clock = Clock()
+    pacer = Pacer(clock)
+    learn_region(pacer, RPC)
+    collection_header = {
+        "x-ms-ratelimit-remaining-resource": "Microsoft.Compute/PutRestorePointCollectionResource;5,"
+        "Microsoft.Compute/PutRestorePointCollectionSubscriptionMaximum;{}"
+    }
+    learn_region(pacer, RPC2)
+    for remaining in (149, 8):  # the collection PUT budget at its reserve
+        pacer.after("PUT", RPC2, 201, {k: v.format(remaining) for k, v in collection_header.items()}, [])
+    pacer.after("PUT", RP, 201, put_header(5, 149), [])
+    pacer.after("PUT", RP, 201, put_header(5, 9), [])  # the copy PUT budget: room for one
+    waiting, _ = pacer.before("PUT", RPC2, urgent=True)
+    assert waiting is not None  # the urgent lane waits for its target collection
+    assert pacer.before("PUT", RP)[0] is not None  # a second copy leaves the copy slot for it
+    refusal, counted = pacer.before("PUT", RP, urgent=True)
+    assert refusal is None and counted  # an urgent copy takes it
