@@ -292,7 +292,9 @@ class Dispatcher:
             self.create_instance(action.name, child_id, child_input, inst.instance_id, inst.execution_id, action.id)
         elif action.kind == dtfx.SEND_EVENT:
             target = action.instance_id or ""
-            history.append(h.event(h.EVENT_SENT, now, action.id, InstanceId=target, Name=action.name, Input=action.input))
+            history.append(
+                h.event(h.EVENT_SENT, now, action.id, InstanceId=target, Name=action.name, Input=action.input)
+            )
             self.send_event(target, action.name, action.input, now)
         elif action.kind == dtfx.ORCHESTRATION_COMPLETE:
             if action.status == dtfx.CONTINUED_AS_NEW:
@@ -397,7 +399,9 @@ class Dispatcher:
             response: dict[str, Any] = {"result": result.get("result")}
             if result.get("isError"):
                 response["exceptionType"] = "Error"
-            self.send_event(request["parent"], str(request["id"]), dotnet_json(response), now, request.get("parentExecution"))
+            self.send_event(
+                request["parent"], str(request["id"]), dotnet_json(response), now, request.get("parentExecution")
+            )
         for signal in answer.get("signals") or []:
             target = signal.get("target") or {}
             request = {"op": signal.get("name"), "signal": True, "id": str(uuid.uuid4()), "parent": inst.instance_id}
