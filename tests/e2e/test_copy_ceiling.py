@@ -92,6 +92,26 @@ def test_without_a_ceiling_nothing_calls_the_entity_and_copies_overlap_as_before
     print(f"\nno ceiling: max {peak} copies in flight in {REGION}")
 
 
+def _input(host: Any, instance_id: str) -> Any:
+    """An instance's input as a value (a sub-orchestration's input text is JSON text inside a JSON string)."""
+    value = host.store.get_instance(instance_id).input
+    while isinstance(value, str):
+        value = json.loads(value)
+    return value
+
+
+def _slot_requests(host: Any, instance_id: str, operation: str) -> list[dict[str, Any]]:
+    """The copy-slot requests in an instance's history (EventSent ``op``: a RequestMessage whose input is the SDK's
+    JSON text, serialized once more)."""
+    out = []
+    for event in host.history(instance_id):
+        if event["EventType"] == EVENT_SENT and event["InstanceId"] == f"@{ENTITY_NAME}@{KEY}":
+            request = json.loads(event["Input"])
+            if request["op"] == operation:
+                out.append(json.loads(json.loads(request["input"])))
+    return out
+
+
 def _wait_for(predicate: Any, timeout: float = 60.0) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -108,7 +128,8 @@ def test_a_lane_lost_with_its_copy_frees_its_slot_after_the_lease(tmp_path: Path
     # One large disk: a copy takes about 3 simulated hours, so the slot is held while the test looks.
     emu = start_emulator(make_scenario(vms=2, points=1, disks=(2048,)))
     try:
-        settings = {**ONE_REGION, "MAX_CONCURRENT_COPIES_PER_REGION": "1"}
+        # No sweep during the test: it would start the lost replication afresh (that is its job) and muddle the view.
+        settings = {**ONE_REGION, "MAX_CONCURRENT_COPIES_PER_REGION": "1", "SWEEP_SCHEDULE": "0 0 12 1 1 *"}
         with app_host(emu, tmp_path / "lease.db", settings) as host:
             api = Api(host)
             for v in range(2):
@@ -119,19 +140,27 @@ def test_a_lane_lost_with_its_copy_frees_its_slot_after_the_lease(tmp_path: Path
                 holders = json.loads(found[1] or "{}").get("holders") if found else None
                 return next(iter(holders.items())) if holders else None
 
-            def copying() -> bool:  # a slot is held and its copy's orchestration is running
+            def copying() -> bool:  # a slot is held and its copy is running in Azure
                 held = holder()
-                return bool(held) and host.store.get_instance(held[0]) is not None
+                names = {c["id"].rsplit("/", 1)[-1] for c in admin(emu, "GET", "/_emulator/copies")["value"]}
+                return bool(held) and host.store.get_instance(held[0]) is not None and bool(names)
 
             _wait_for(copying)
             with host.engine.paused():
                 # Terminated between two renewals: its last lease is what the entity holds now.
                 dead, expiry = holder() or ("", "")
                 assert dead, "the copy ended before the test could stop it"
+                # What the copy sent: a renewal of its last episode may still be on its way to the entity.
                 lane = host.store.get_instance(dead).parent_instance_id
+                renewals = [
+                    r
+                    for who in (lane, dead)  # the lane's acquire, then the copy's renewals
+                    for r in _slot_requests(host, who, "acquire")
+                    if r["holder"] == dead
+                ]
                 collection = host.store.get_instance(lane).parent_instance_id
                 client = host.durable_client()
-                for instance_id in (dead, lane, collection):
+                for instance_id in (collection, lane, dead):  # top down: nobody hears of the one below
                     host.run_coroutine(client.terminate(instance_id, "lost"))
             host.run_until_idle(timeout=240)
             docs = [
@@ -142,12 +171,60 @@ def test_a_lane_lost_with_its_copy_frees_its_slot_after_the_lease(tmp_path: Path
         emu.stop()
     assert len(copies) == 2, copies
     first, second = copies
-    lease_end = _time(expiry)
+    # Its lease ends at its last renewal + the lease (a renewal it sent just before the end may arrive after).
+    lease_end = max(_time(r["now"]) + timedelta(seconds=r["leaseSeconds"]) for r in renewals)
+    assert lease_end >= _time(expiry)
     started = _time(second["start"])
     # The waiting lane got the slot only after the dead lease ended, and within one wait of it.
-    assert lease_end <= started <= lease_end + timedelta(seconds=SLOT_WAIT_SECONDS + 600), (expiry, second["start"])
+    assert lease_end <= started <= lease_end + timedelta(seconds=SLOT_WAIT_SECONDS + 600), (lease_end, second["start"])
     assert started - _time(first["start"]) >= timedelta(seconds=SLOT_LEASE_SECONDS) - timedelta(hours=1)
-    # The sweep (every 6 simulated hours) starts the terminated replication afresh; it finds its copy done.
-    assert [d["runtimeStatus"] for d in docs] == ["Completed", "Completed"]
-    assert [c["state"] for d in docs for c in d["lanes"][0]["copies"]] == ["succeeded", "succeeded"]
-    print(f"\nlease: dead slot's lease ended {expiry}, the held lane's copy started {second['start']}")
+    assert sorted(d["runtimeStatus"] for d in docs) == ["Completed", "Terminated"]
+    alive = next(d for d in docs if d["runtimeStatus"] == "Completed")
+    assert [c["state"] for c in alive["lanes"][0]["copies"]] == ["succeeded"]
+    print(f"\nlease: dead slot's lease ended {lease_end.isoformat()}, the held lane's copy started {second['start']}")
+
+
+def test_a_restarted_lane_watching_its_running_copy_keeps_the_one_slot(tmp_path: Path) -> None:
+    """Ceiling 1. The lane holding the slot is lost with its collection while its copy runs in Azure, and a person
+    starts the replication again at once: the new lane plans ``monitor`` for that copy and acquires with ``force``
+    under the same holder (the copy's instance id), so it never waits and the slot count stays 1; the other lane's
+    copy starts only after that copy ended and the new lane released the slot, not after the dead lease."""
+    emu = start_emulator(make_scenario(vms=2, points=1, disks=(2048,)))
+    try:
+        settings = {**ONE_REGION, "MAX_CONCURRENT_COPIES_PER_REGION": "1", "SWEEP_SCHEDULE": "0 0 12 1 1 *"}
+        with app_host(emu, tmp_path / "monitor.db", settings) as host:
+            api = Api(host)
+            for v in range(2):
+                assert api.start(sourceCollectionId=collection_id(f"vm{v}-rpc")).status_code == 202
+
+            def holder() -> str | None:
+                found = host.engine.dispatcher.entity_state(f"@{ENTITY_NAME}@{KEY}")
+                holders = json.loads(found[1] or "{}").get("holders") if found else None
+                held = next(iter(holders), None) if holders else None
+                running = admin(emu, "GET", "/_emulator/copies")["value"]  # and its copy runs in Azure
+                return held if held and running and host.store.get_instance(held) is not None else None
+
+            _wait_for(holder)
+            with host.engine.paused():
+                dead = holder()
+                assert dead, "the copy ended before the test could stop it"
+                lane = host.store.get_instance(dead).parent_instance_id
+                collection = host.store.get_instance(lane).parent_instance_id
+                source = _input(host, dead)["lane"]["sourceCollectionId"]
+                client = host.durable_client()
+                for instance_id in (collection, lane, dead):  # top down; the copy runs on in Azure, unwatched
+                    host.run_coroutine(client.terminate(instance_id, "lost"))
+            restart = api.start(sourceCollectionId=source)
+            assert restart.status_code == 202, restart.text
+            host.run_until_idle(timeout=240)
+            assert _input(host, dead)["mode"] == "monitor"  # the new lane watched the copy Azure was running
+            slots = host.run_coroutine(client.read_entity_state(df.EntityId(ENTITY_NAME, KEY))).entity_state
+        copies = sorted(admin(emu, "GET", "/_emulator/copies")["value"], key=lambda c: c["start"])
+    finally:
+        emu.stop()
+    assert len(copies) == 2 and max_in_flight(copies) == 1, copies
+    first_end, second_start = _time(copies[0]["expectedFinish"]), _time(copies[1]["start"])
+    assert first_end <= second_start <= first_end + timedelta(hours=1), (first_end, second_start)
+    assert second_start < _time(copies[0]["start"]) + timedelta(seconds=SLOT_LEASE_SECONDS)  # not the dead lease
+    assert slots == {"holders": {}}
+    print(f"\nmonitor: copy 1 ended {copies[0]['expectedFinish']}, copy 2 started {copies[1]['start']}")
