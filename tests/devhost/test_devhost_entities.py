@@ -116,3 +116,14 @@ def test_rule11f_client_signal_and_read_state(host: Host) -> None:
     host.run_until_idle(30)
     assert state(host, "client") == 7
     assert calls(host, "client", [["get", None]]) == [{"ok": 7}]
+
+
+def test_rule11a_a_replay_that_no_longer_sends_the_event_is_a_determinism_error(host: Host) -> None:
+    """HandleEventSentEvent: the recorded EventSent must meet a send-event action with that id on replay."""
+    status = run(host, "nondeterministic_entity", instance_id="nd-entity")
+    assert status["runtimeStatus"] == "Failed"
+    assert status["output"].startswith(
+        "Non-Deterministic workflow detected: A previous execution of this orchestration scheduled a send event task "
+        "with sequence ID 0, type 'EventSent', name 'op', instance ID '@counter@nd', but the current orchestration "
+        "replay instead scheduled a ScheduleTaskOrchestratorAction task at this sequence number."
+    ), status["output"]

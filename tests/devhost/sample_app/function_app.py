@@ -447,3 +447,13 @@ async def on_restore_point(event: func.EventGridEvent, client: df.DurableOrchest
 async def sweep(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
     stamp = len(await client.get_status_all())
     await client.start_new("hello_sequence", None, [f"sweep-{stamp}"])
+
+
+@app.orchestration_trigger(context_name="context")
+def nondeterministic_entity(context: df.DurableOrchestrationContext):
+    """WRONG on purpose: calls the entity on the first run, an activity in its place on replay."""
+    if context.is_replaying:
+        first = yield context.call_activity("double", 1)
+    else:
+        first = yield context.call_entity(df.EntityId("counter", "nd"), "add", 1)
+    return first
