@@ -4,7 +4,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from functions import activities, dashboard, events, http_api, protection, startup, sweep, telemetry
-from orchestrators import copy_restore_point, orphan_lane, replicate_collection, replicate_lane
+from orchestrators import copy_restore_point, copy_slots, orphan_lane, replicate_collection, replicate_lane
 from orchestrators import sweep as sweep_orchestrator
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -20,6 +20,7 @@ for blueprint in (
     replicate_lane.bp,
     copy_restore_point.bp,
     orphan_lane.bp,
+    copy_slots.bp,
 ):
     app.register_functions(blueprint)
 

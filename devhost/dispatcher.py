@@ -54,7 +54,16 @@ from .backends import Backend
 from .clock import Clock
 from .payload import dotnet_json
 from .replay import SdkOutcome, build_context, invoke
-from .shim import DEFAULT_MAX_ORCHESTRATION_ACTIONS, ORCHESTRATOR, ExtensionContext, TaskOrchestrationShim
+from .shim import (
+    DEFAULT_MAX_ORCHESTRATION_ACTIONS,
+    ENTITY,
+    ORCHESTRATOR,
+    REQUEST_EVENT,
+    ExtensionContext,
+    TaskOrchestrationShim,
+    is_entity_id,
+    parse_scheduler_id,
+)
 from .store import Instance, Store
 from .timefmt import iso
 
@@ -98,6 +107,9 @@ class Dispatcher:
 
     def apply(self, inst: Instance, batch: list[Any]) -> None:
         now = self.clock.now()
+        if is_entity_id(inst.instance_id):
+            self._entity_batch(inst, batch, now)
+            return
         started = any(ev["EventType"] == h.EXECUTION_STARTED for ev in inst.history)
         new_events: list[dict[str, Any]] = []
         for msg in batch:
@@ -278,6 +290,12 @@ class Dispatcher:
                 )
             )
             self.create_instance(action.name, child_id, child_input, inst.instance_id, inst.execution_id, action.id)
+        elif action.kind == dtfx.SEND_EVENT:
+            target = action.instance_id or ""
+            history.append(
+                h.event(h.EVENT_SENT, now, action.id, InstanceId=target, Name=action.name, Input=action.input)
+            )
+            self.send_event(target, action.name, action.input, now)
         elif action.kind == dtfx.ORCHESTRATION_COMPLETE:
             if action.status == dtfx.CONTINUED_AS_NEW:
                 history.append(h.event(h.CONTINUE_AS_NEW, now, action.id, Result=action.result))
@@ -292,6 +310,113 @@ class Dispatcher:
                         Details=action.details,
                     )
                 )
+
+    # ------------------------------------------------------------------ entities
+
+    def entity_function(self, name: str) -> FunctionSpec | None:
+        """The entity function of that name (FunctionName compares case-insensitively)."""
+        return next(
+            (s for s in self.functions.values() if s.name.lower() == name.lower() and s.trigger_type == ENTITY), None
+        )
+
+    def send_event(
+        self, target: str, name: str, input_text: str | None, now: datetime, execution_id: str | None = None
+    ) -> None:
+        """``ProcessSendEventDecision``: an ``EventRaised`` message to the target. A message to an entity that has
+        no instance yet starts one (``Entities.AutoStart``); to any other missing instance it is discarded when its
+        work item runs ("No such instance")."""
+        if is_entity_id(target) and self.store.get_instance(target) is None:
+            entity_name, _key = parse_scheduler_id(target)
+            spec = self.entity_function(entity_name)
+            stamp = iso(now)
+            self.store.save_instance(
+                Instance(
+                    instance_id=target,
+                    name=spec.name if spec else entity_name,
+                    execution_id=uuid.uuid4().hex,
+                    input=None,  # SchedulerState: none yet (TaskEntityShim.Rehydrate)
+                    output=None,
+                    custom_status=None,
+                    runtime_status=RUNNING,
+                    created_time=stamp,
+                    last_updated_time=stamp,
+                    parent_instance_id=None,
+                    parent_execution_id=None,
+                    parent_task_id=None,
+                )
+            )
+        ev = h.event(h.EVENT_RAISED, now, Name=name, Input=input_text)
+        self.store.enqueue(target, execution_id, "event", ev)
+
+    def _entity_batch(self, inst: Instance, batch: list[Any], now: datetime) -> None:
+        """One entity work item (``DurableTaskExtension.EntityMiddleware`` + ``TaskEntityShim.ExecuteOutOfProcBatch``).
+
+        The requests of this work item, in arrival order, are one batch: ONE call of the Python entity function,
+        which runs them one after the other and returns the final state and one result per operation. The state is
+        taken as the batch left it - an out-of-process batch has no per-operation rollback
+        (``RollbackEntityOperationsOnExceptions`` applies to .NET entities only) - and each call (not signal) gets
+        its result back as an ``EventRaised`` named by its request id, ``{"result", "exceptionType"?: "Error"}``
+        (``ResponseMessage``). Work items of one instance never overlap, so operations on one entity run one at a
+        time. *Stricter*: a batch whose function call itself fails (or answers malformed JSON) changes nothing and
+        answers nobody (Azure aborts such a batch as an internal error)."""
+        requests: list[dict[str, Any]] = []
+        for msg in batch:
+            if msg["kind"] != "event":
+                continue
+            ev = json.loads(msg["payload"])
+            if ev.get("EventType") == h.EVENT_RAISED and str(ev.get("Name", "")).startswith(REQUEST_EVENT):
+                requests.append(json.loads(ev.get("Input") or "{}"))
+        if not requests:
+            return
+        name, key = parse_scheduler_id(inst.instance_id)
+        scheduler: dict[str, Any] = json.loads(inst.input) if inst.input else {}
+        spec = self.entity_function(name)
+        if spec is None:
+            log.error("%s: no entity function '%s': %d operation(s) dropped", inst.instance_id, name, len(requests))
+            return
+        context = {
+            "self": {"name": name, "key": key},
+            "exists": bool(scheduler.get("exists")),
+            "state": scheduler.get("state"),
+            "batch": [
+                {"name": r.get("op"), "input": r.get("input"), "isSignal": bool(r.get("signal"))} for r in requests
+            ],
+        }
+        try:
+            answer = json.loads(spec.func(json.dumps(context)))
+            results = list(answer["results"])
+            if len(results) != len(requests):
+                raise ValueError(f"{len(results)} results for {len(requests)} operations")
+        except Exception:
+            log.exception("%s: the entity function failed as a whole; the batch is dropped", inst.instance_id)
+            return
+        inst.input = json.dumps({"exists": bool(answer.get("entityExists")), "state": answer.get("entityState")})
+        inst.runtime_status = RUNNING
+        inst.last_updated_time = iso(now)
+        for request, result in zip(requests, results, strict=True):
+            if request.get("signal") or not request.get("parent"):
+                continue
+            response: dict[str, Any] = {"result": result.get("result")}
+            if result.get("isError"):
+                response["exceptionType"] = "Error"
+            self.send_event(
+                request["parent"], str(request["id"]), dotnet_json(response), now, request.get("parentExecution")
+            )
+        for signal in answer.get("signals") or []:
+            target = signal.get("target") or {}
+            request = {"op": signal.get("name"), "signal": True, "id": str(uuid.uuid4()), "parent": inst.instance_id}
+            if signal.get("input") is not None:
+                request["input"] = signal["input"]
+            scheduler_id = f"@{str(target.get('name', '')).lower()}@{target.get('key', '')}"
+            self.send_event(scheduler_id, REQUEST_EVENT, dotnet_json(request), now)
+
+    def entity_state(self, instance_id: str) -> tuple[bool, str | None] | None:
+        """(exists, serialized state) of an entity, None if it has no instance."""
+        inst = self.store.get_instance(instance_id)
+        if inst is None:
+            return None
+        scheduler: dict[str, Any] = json.loads(inst.input) if inst.input else {}
+        return bool(scheduler.get("exists")), scheduler.get("state")
 
     def create_instance(
         self,

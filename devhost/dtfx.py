@@ -44,6 +44,7 @@ SCHEDULE_TASK = "ScheduleTask"
 CREATE_TIMER = "CreateTimer"
 CREATE_SUB_ORCHESTRATION = "CreateSubOrchestration"
 ORCHESTRATION_COMPLETE = "OrchestrationComplete"
+SEND_EVENT = "SendEvent"
 
 COMPLETED = "Completed"
 FAILED = "Failed"
@@ -55,6 +56,7 @@ _ACTION_CLASS = {  # the .NET type names the non-determinism messages print
     CREATE_TIMER: "CreateTimerOrchestratorAction",
     CREATE_SUB_ORCHESTRATION: "CreateSubOrchestrationAction",
     ORCHESTRATION_COMPLETE: "OrchestrationCompleteOrchestratorAction",
+    SEND_EVENT: "SendEventOrchestratorAction",
 }
 _CHANGED = "Was a change made to the orchestrator code after this instance had already started running?"
 
@@ -212,6 +214,16 @@ class OrchestrationContext:
             token.register(cancelled)
         return task
 
+    def send_event(self, instance_id: str, event_name: str, serialized_data: str) -> None:
+        """``SendEvent``: takes a number and adds a ``SendEventOrchestratorAction``; no task is opened (the
+        extension's entity calls wait for the answer as an external event named by the request id)."""
+        if not instance_id or not instance_id.strip():
+            raise NetError("orchestrationInstance", net_type="System.ArgumentException")
+        task_id = self._next_id()
+        self._actions[task_id] = OrchestratorAction(
+            task_id, SEND_EVENT, name=event_name, input=serialized_data, instance_id=instance_id
+        )
+
     def continue_as_new(self, serialized_input: str | None) -> None:
         self._continue_as_new = OrchestratorAction(
             -1, ORCHESTRATION_COMPLETE, status=CONTINUED_AS_NEW, result=serialized_input
@@ -320,6 +332,31 @@ class OrchestrationContext:
             )
         del self._actions[task_id]
 
+    def handle_event_sent(self, event: dict[str, Any]) -> None:
+        """``HandleEventSentEvent``: the replay must have sent an event with this id and (case-insensitive) name."""
+        task_id = int(event["EventId"])
+        name, target = event.get("Name", ""), event.get("InstanceId", "")
+        action = self._actions.get(task_id)
+        if action is None:
+            raise NonDeterministicError(
+                f"A previous execution of this orchestration scheduled a send event task with sequence ID {task_id}, "
+                f"type 'EventSent' name '{name}', instance ID '{target}', but the current replay execution hasn't "
+                f"(yet?) scheduled this task. {_CHANGED}"
+            )
+        if action.kind != SEND_EVENT:
+            raise NonDeterministicError(
+                f"A previous execution of this orchestration scheduled a send event task with sequence ID {task_id}, "
+                f"type 'EventSent', name '{name}', instance ID '{target}', but the current orchestration replay "
+                f"instead scheduled a {_ACTION_CLASS[action.kind]} task at this sequence number. {_CHANGED}"
+            )
+        if action.name.lower() != str(name).lower():
+            raise NonDeterministicError(
+                f"A previous execution of this orchestration scheduled a send event task with sequence ID {task_id}, "
+                f"type 'EventSent', name '{name}', instance ID '{target}'), but the current orchestration replay "
+                f"instead scheduled a send event task with name {action.name}at this sequence number. {_CHANGED}"
+            )
+        del self._actions[task_id]
+
     def handle_completion(self, event: dict[str, Any]) -> None:
         etype = event["EventType"]
         task_id = int(event["TimerId"] if etype == h.TIMER_FIRED else event["TaskScheduledId"])
@@ -414,6 +451,8 @@ def execute(
                 context.handle_timer_created(event)
             elif etype == h.SUB_ORCHESTRATION_CREATED:
                 context.handle_sub_orchestration_created(event)
+            elif etype == h.EVENT_SENT:
+                context.handle_event_sent(event)
             elif etype in _COMPLETIONS:
                 context.handle_completion(event)
             elif etype == h.EVENT_RAISED:

@@ -188,6 +188,16 @@ class Engine:
         self.wake()
         return "accepted"
 
+    def signal_entity(self, name: str, key: str, operation: str, input_text: str | None) -> None:
+        """``DurableClient.SignalEntityAsync``: a one-way ``RequestMessage`` to ``@name@key`` (no parent)."""
+        request: dict[str, Any] = {"op": operation, "signal": True}
+        if input_text is not None:
+            request["input"] = input_text
+        request["id"] = str(uuid.uuid4())
+        with self.store.transaction():
+            self.dispatcher.send_event(f"@{name.lower()}@{key}", "op", dotnet_json(request), self.clock.now())
+        self.wake()
+
     def terminate(self, instance_id: str, reason: str) -> str:
         with self.store.transaction():
             inst = self.store.get_instance(instance_id)

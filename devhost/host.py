@@ -112,9 +112,6 @@ class Host:
         self._read_host_json()
         self.specs = load_functions(self.app_dir, self.app_module)
         self.functions = {s.name: s for s in self.specs}
-        unsupported = [s.name for s in self.specs if s.trigger_type == "entityTrigger"]
-        if unsupported:
-            log.warning("devhost does not run entity functions: %s", ", ".join(unsupported))
         self._loop = shared_loop()
         self._store = Store(self.db_path)
         self._invoker = Invoker(self._loop, self.client_binding)

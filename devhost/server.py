@@ -110,7 +110,39 @@ class Server:
                 operation = getattr(self.host.engine, parts[2])
                 outcome = operation(instance_id, request.query.get("reason", ""))
                 return web.Response(status={"accepted": 202, "not_found": 404, "gone": 410}[outcome])
+        if parts and parts[0] == "entities" and len(parts) == 3:
+            if method == "GET":
+                return self._entity_state(parts[1], parts[2])
+            if method == "POST":
+                return await self._signal_entity(request, parts[1], parts[2])
         return _json({"Message": f"devhost does not serve {method} {prefix}{tail}"}, status=404)
+
+    def _entity_state(self, name: str, key: str) -> web.StreamResponse:
+        """``HttpApiHandler.HandleGetEntityRequestAsync``: 404 unless the entity exists, else 200 with its state."""
+        found = self.host.engine.dispatcher.entity_state(f"@{name.lower()}@{key}")
+        if found is None or not found[0]:
+            return web.Response(status=404)
+        state = found[1]
+        return web.Response(status=200, text=state if state is not None else "null", content_type="application/json")
+
+    async def _signal_entity(self, request: web.Request, name: str, key: str) -> web.StreamResponse:
+        """``HttpApiHandler.HandlePostEntityOperationRequestAsync``: ``?op=``; a JSON body is parsed
+        (``ConvertToJToken``, 400 if it does not parse) and becomes the input as it is; 202. *Stricter*: an unknown
+        entity function is 404."""
+        if self.host.engine.dispatcher.entity_function(name) is None:
+            return web.Response(status=404)
+        raw = (await request.read()).decode("utf-8")
+        input_text: str | None = None
+        if raw:
+            if request.content_type.lower() == "application/json":
+                try:
+                    input_text = dotnet_json(json.loads(raw))
+                except json.JSONDecodeError as exc:
+                    return _error(400, f"Could not parse JSON content: {exc}")
+            else:
+                input_text = dotnet_json(raw)
+        self.host.engine.signal_entity(name, key, request.query.get("op", ""), input_text)
+        return web.Response(status=202)
 
     async def _start(self, request: web.Request, name: str, instance_id: str | None) -> web.StreamResponse:
         """``HttpApiHandler.HandleStartOrchestratorRequestAsync`` + ``DurableClient.StartNewAsync``."""

@@ -44,7 +44,9 @@ its ``Execute`` invokes the Python function once per episode (with the whole his
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -93,12 +95,32 @@ class UnsupportedActionError(NetError):
     net_type = "devhost.UnsupportedAction"
 
 
+class EntityOperationFailedError(NetError):
+    """``ResponseMessage.GetResult`` of a response whose ``exceptionType`` is set (an operation that raised)."""
+
+    net_type = "Microsoft.Azure.WebJobs.Extensions.DurableTask.EntitySchedulerException"
+
+
 class FunctionFailedError(NetError):
     net_type = "Microsoft.Azure.WebJobs.Extensions.DurableTask.FunctionFailedException"
 
 
 ACTIVITY = "activityTrigger"
 ORCHESTRATOR = "orchestrationTrigger"
+ENTITY = "entityTrigger"
+REQUEST_EVENT = "op"  # EntityMessageEventNames.RequestMessageEventName
+
+
+def parse_scheduler_id(scheduler_id: str) -> tuple[str, str]:
+    """``EntityId.GetEntityIdFromSchedulerId``: ``@name@key`` (the SDK lower-cases the name)."""
+    if not scheduler_id.startswith("@") or "@" not in scheduler_id[1:]:
+        raise ArgumentError(f"Invalid entity scheduler id '{scheduler_id}'.")
+    name, _, key = scheduler_id[1:].partition("@")
+    return name, key
+
+
+def is_entity_id(instance_id: str) -> bool:
+    return instance_id.startswith("@")
 
 
 @dataclass
@@ -114,6 +136,7 @@ class ParsedAction:
     is_canceled: bool = False
     retry: RetryOptions | None = None
     instance_id: str | None = None
+    operation: str = ""
     compound: list[ParsedAction] = field(default_factory=list)
 
 
@@ -170,6 +193,7 @@ def parse_action(raw: dict[str, Any]) -> ParsedAction:
     action.is_canceled = bool(raw.get("isCanceled"))
     action.retry = _retry_options(raw.get("retryOptions"))
     action.instance_id = raw.get("instanceId")
+    action.operation = raw.get("operation") or ""
     action.compound = [parse_action(child) for child in raw.get("compoundActions") or []]
     return action
 
@@ -220,6 +244,7 @@ class ExtensionContext:
         self.output_set = False
         self._pending: dict[str, list[TaskCompletionSource]] = {}  # a stack per event name
         self._buffered: dict[str, deque[str | None]] = {}
+        self._guid_counter = 0
         self.rejections: list[str] = []  # faults the shim swallows before anything was scheduled (for the log)
 
     # ------------------------------------------------------------------ status and output
@@ -259,7 +284,7 @@ class ExtensionContext:
     def _throw_if_function_does_not_exist(self, name: str, trigger: str) -> None:
         if self.functions.get(name.lower()) == trigger:
             return
-        kind = "activity" if trigger == ACTIVITY else "orchestrator"
+        kind = {ACTIVITY: "activity", ENTITY: "entity"}.get(trigger, "orchestrator")
         known = "', '".join(sorted(n for n, t in self.function_names.items() if t == trigger))
         info = f"The following are the known {kind} functions: '{known}'." if known else ""
         if not info:
@@ -316,6 +341,61 @@ class ExtensionContext:
                 f"The {kind} function '{name}' failed: \"{exc.message}\". See the function execution logs for "
                 "additional details."
             ) from exc
+
+    # ------------------------------------------------------------------ entities
+
+    def new_guid(self) -> str:
+        """``NewGuid``: a name-based GUID from the instance id, the orchestration clock and a counter, so a replay
+        produces the same request ids (``GuidManager.CreateDeterministicGuid(UrlNamespaceValue, ...)``)."""
+        now = self.inner.current_utc_datetime.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"  # .NET "o" format
+        name = f"{self.instance_id}_{now}_{self._guid_counter}"
+        self._guid_counter += 1
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, name))
+
+    def _entity_request(self, scheduler_id: str, operation: str, input_: Any, signal: bool) -> tuple[str, str]:
+        """``CallDurableTaskFunctionAsync`` for ``FunctionType.Entity`` up to ``SendEntityMessage``: the entity
+        function must exist, then a ``RequestMessage`` (``op``, ``id``, ``parent``, ``parentExecution``,
+        ``signal``, ``input``) goes out as the event ``op`` through ``SendEvent`` (one .NET task id)."""
+        name, _key = parse_scheduler_id(scheduler_id)
+        self._throw_if_function_does_not_exist(name, ENTITY)
+        guid = self.new_guid()
+        request: dict[str, Any] = {"op": operation}
+        if signal:
+            request["signal"] = True
+        if input_ is not None:
+            # RequestMessage.SetInput: the SDK's input is JSON text, which Json.NET read as a string; a string
+            # is not a JToken, so it is serialized again (the Python entity's get_input decodes twice).
+            request["input"] = dotnet_json(input_)
+        request.update(id=guid, parent=self.instance_id, parentExecution=self.inner.execution_id)
+        self._increment_actions()
+        self.inner.send_event(scheduler_id, REQUEST_EVENT, dotnet_json(request))
+        return guid, name
+
+    def call_entity(self, scheduler_id: str, operation: str, input_: Any) -> Task:
+        return run(self._call_entity(scheduler_id, operation, input_), f"call entity {scheduler_id}")
+
+    def _call_entity(self, scheduler_id: str, operation: str, input_: Any) -> Async:
+        before = len(self.rejections)
+        try:
+            guid, _name = self._entity_request(scheduler_id, operation, input_, signal=False)
+        except NetError as exc:  # faults this async task before anything is sent: the shim swallows it
+            if len(self.rejections) == before:
+                self._reject(exc)
+            raise
+        raw = yield self.wait_for_external_event(guid)  # WaitForEntityResponse: the event named by the request id
+        response = json.loads(raw) if raw else {}
+        if response.get("exceptionType") is not None:
+            raise EntityOperationFailedError(str(response.get("result")))
+        return response.get("result")
+
+    def signal_entity(self, scheduler_id: str, operation: str, input_: Any) -> None:
+        """``SignalEntity``: synchronous, so a missing entity function throws out of ``InvokeAPIFromAction``
+        (the orchestration fails), unlike a call, whose fault the shim swallows."""
+        before = len(self.rejections)
+        try:
+            self._entity_request(scheduler_id, operation, input_, signal=True)
+        finally:
+            del self.rejections[before:]  # not swallowed: it fails the orchestration instead
 
     # ------------------------------------------------------------------ timers
 
@@ -472,9 +552,15 @@ class OutOfProcShim:
             return when_all([self.invoke(child, schema) for child in action.compound])
         if kind == act.WHEN_ANY:
             return when_any([self.invoke(child, schema) for child in action.compound])
-        if kind in (act.CALL_ENTITY, act.SIGNAL_ENTITY, act.SCHEDULED_SIGNAL_ENTITY, act.CALL_HTTP):
+        if kind == act.CALL_ENTITY:
+            return ctx.call_entity(action.instance_id or "", action.operation, action.input)
+        if kind == act.SIGNAL_ENTITY:
+            ctx.signal_entity(action.instance_id or "", action.operation, action.input)
+            return _FIRE_AND_FORGET
+        if kind in (act.SCHEDULED_SIGNAL_ENTITY, act.CALL_HTTP):
             raise UnsupportedActionError(
-                f"devhost does not support this orchestrator action (entities, call_http): {act.describe(action.raw)}"
+                "devhost does not support this orchestrator action (scheduled signals, call_http): "
+                f"{act.describe(action.raw)}"
             )
         raise NetError(f"Received an unexpected action type from the out-of-proc function: '${kind}'.")
 

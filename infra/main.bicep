@@ -58,6 +58,9 @@ param onCopyFailure string = ''
 @description('Optional POLL_MAX_INTERVAL_MINUTES app setting; empty leaves the default in code.')
 param pollMaxIntervalMinutes string = ''
 
+@description('Optional MAX_CONCURRENT_COPIES_PER_REGION app setting (copies in flight per subscription and target region; 0 or empty: no ceiling).')
+param maxConcurrentCopiesPerRegion string = ''
+
 @description('Resource ids of existing Microsoft.Resources.Subscriptions system topics to reuse (a subscription may have only one). Read by the postdeploy hook; a source subscription not listed here gets its existing topic discovered, or a new one.')
 param existingEventGridSystemTopicIds array = []
 
@@ -161,6 +164,12 @@ var pollMaxIntervalSetting = empty(pollMaxIntervalMinutes) ? [] : [
     value: pollMaxIntervalMinutes
   }
 ]
+var maxConcurrentCopiesSetting = empty(maxConcurrentCopiesPerRegion) ? [] : [
+  {
+    name: 'MAX_CONCURRENT_COPIES_PER_REGION'
+    value: maxConcurrentCopiesPerRegion
+  }
+]
 var eventsTopicSetting = eventsTopic ? [
   {
     name: 'EVENTGRID_TOPIC_ENDPOINT'
@@ -173,7 +182,7 @@ var protectionScheduleSetting = [
     value: protectionSchedule
   }
 ]
-var optionalAppSettings = concat(maxCopyAttemptsSetting, onCopyFailureSetting, pollMaxIntervalSetting, eventsTopicSetting, protectionScheduleSetting)
+var optionalAppSettings = concat(maxCopyAttemptsSetting, onCopyFailureSetting, pollMaxIntervalSetting, maxConcurrentCopiesSetting, eventsTopicSetting, protectionScheduleSetting)
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: !empty(resourceGroupName) ? resourceGroupName : 'rg-${environmentName}'

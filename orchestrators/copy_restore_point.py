@@ -17,7 +17,7 @@ the copy's state saying so (``held`` for the quota, ``waiting`` otherwise) and u
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,6 +27,7 @@ from replication.ids import parse_collection_id
 from replication.monitoring import COPY_DEADLINE_SECONDS, CopyPhase, assess, next_check_delay
 
 from .arm_calls import arm_activity, backoff_seconds, describe, short, sleep, waiting_fixes
+from .copy_slots import renew_slot
 
 bp = df.Blueprint()
 
@@ -57,7 +58,12 @@ def copy_restore_point(context: df.DurableOrchestrationContext) -> Generator[Any
         status.update(changes)
         context.set_custom_status(dict(status))
 
+    def renew() -> None:
+        """Keep this copy's slot (``MAX_CONCURRENT_COPIES_PER_REGION``): no-op without a ceiling."""
+        renew_slot(context, spec.get("slot"))
+
     def on_wait(kind: str, reason: str, until: str) -> None:
+        renew()
         if kind == "copy_quota":
             reason = short(f"held by Azure's limit of copies per hour; starting when it allows: {reason}")
         publish(state="held" if kind == "copy_quota" else "waiting", reason=reason, nextCheckAt=until)
@@ -81,6 +87,7 @@ def copy_restore_point(context: df.DurableOrchestrationContext) -> Generator[Any
         )
         return {}
 
+    renew()  # every execution (a long copy continues as new) renews first
     if spec.get("mode") == "recopy":
         publish(state="cleaning", reason="a failed copy is deleted before copying again")
         gone, why, waiting = yield from _delete_and_wait(context, target_id, on_wait)
@@ -119,7 +126,7 @@ def copy_restore_point(context: df.DurableOrchestrationContext) -> Generator[Any
                 return outcome("interrupted", attempt - 1, f"could not start the copy: {describe(started)}")
             return outcome("failed", attempt, describe(started))
         observation: dict[str, Any] = started["value"]
-        failure = yield from _watch(context, observation, settings, publish, watch_resume)
+        failure = yield from _watch(context, observation, settings, publish, watch_resume, renew)
         watch_resume = {}
         spec = {**spec, "mode": "copy"}
         if isinstance(failure, dict) and failure.get("kind") == "interrupted":
@@ -158,6 +165,7 @@ def _watch(
     settings: dict[str, Any],
     publish: Any,
     resume: dict[str, Any],
+    renew: Callable[[], None] = lambda: None,
 ) -> Generator[Any, Any, str | dict[str, Any] | None]:
     """Poll the copy until it succeeded (None) or failed (the reason). After LOOKS_PER_EXECUTION looks
     it returns ``{"kind": "continue", "startedAt", "checks"}`` for the caller to continue as new with;
@@ -193,6 +201,7 @@ def _watch(
         next_at = context.current_utc_datetime + timedelta(seconds=delay)
         publish(nextCheckAt=next_at.isoformat())
         yield context.create_timer(next_at)
+        renew()  # looks are at most pollMaxIntervalSeconds apart: the lease never runs out on a live copy
         checks += 1
         looks_here += 1
         seen: dict[str, Any] = yield context.call_activity("get_copy_status", {"restorePointId": observation["id"]})

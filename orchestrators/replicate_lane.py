@@ -33,6 +33,7 @@ from replication.ids import copy_instance_id, normalize
 from replication.planning import ActionKind
 
 from .arm_calls import arm_activity, describe, short, sleep
+from .copy_slots import acquire_slot, run_copy, slot_of
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
@@ -304,9 +305,14 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
             if notes and not context.is_replaying:
                 log.warning("lane %s: %s copied as it is: %s", lane["region"], point["name"], "; ".join(notes))
         child_id = copy_instance_id(spec["instanceBase"], point["id"])
+        slot = slot_of(lane, settings)  # None without MAX_CONCURRENT_COPIES_PER_REGION: nothing changes
+        if not (yield from acquire_slot(context, slot, lane["region"], child_id, kind is ActionKind.MONITOR, publish)):
+            return continue_fresh()
         publish("copying", current={"instanceId": child_id, "sourceRestorePointId": point["id"]})
-        result: dict[str, Any] = yield context.call_sub_orchestrator(
-            "copy_restore_point",
+        result: dict[str, Any] = yield from run_copy(
+            context,
+            slot,
+            child_id,
             {
                 "lane": {k: lane[k] for k in ("sourceCollectionId", "targetCollectionId", "region")},
                 "source": point,
@@ -316,7 +322,6 @@ def replicate_lane(context: df.DurableOrchestrationContext) -> Generator[Any, An
                 "copy": settings,
                 "urgent": unprotected(),
             },
-            child_id,
         )
         yield context.call_activity(
             "copy_outcome", {"lane": lane, "instanceId": child_id, "result": result}

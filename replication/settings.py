@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from .slots import MAX_CEILING
+
 DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
 
 
@@ -54,13 +56,19 @@ class CopySettings:
     max_attempts: int
     on_failure: str  # "continue" with the next restore point, or "stop" the lane for a person
     poll_max_interval_seconds: int
+    # Copies in flight per subscription and target region, across every orchestration (a Durable Entity counts
+    # them, orchestrators/copy_slots.py); 0: no ceiling, and then no entity is ever called.
+    max_concurrent_copies: int = 0
 
     def to_json(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "maxAttempts": self.max_attempts,
             "onFailure": self.on_failure,
             "pollMaxIntervalSeconds": self.poll_max_interval_seconds,
         }
+        if self.max_concurrent_copies:  # absent without a ceiling: orchestration inputs as before
+            out["maxConcurrentCopies"] = self.max_concurrent_copies
+        return out
 
 
 def load_arm_settings() -> ArmSettings:
@@ -84,7 +92,25 @@ def load_copy_settings() -> CopySettings:
         max_attempts=_int_setting("MAX_COPY_ATTEMPTS", 3, 1, 20),
         on_failure=on_failure,
         poll_max_interval_seconds=60 * _int_setting("POLL_MAX_INTERVAL_MINUTES", 60, 10, 24 * 60),
+        max_concurrent_copies=_ceiling_setting("MAX_CONCURRENT_COPIES_PER_REGION"),
     )
+
+
+def _ceiling_setting(name: str) -> int:
+    """A ceiling of concurrent copies: 0 (or unset) for none, else 1..MAX_CEILING; the error says what it means."""
+    raw = _setting(name)
+    if raw is None:
+        return 0
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_CEILING:
+        raise SettingsError(
+            f"{name}: '{raw}' must be a whole number from 0 to {MAX_CEILING}: the most copies in flight at once per "
+            "subscription and target region (0 or unset: no ceiling)"
+        )
+    return value
 
 
 @dataclass(frozen=True)

@@ -108,12 +108,6 @@ def test_run_until_idle_times_out_with_a_dump(tmp_path: Path) -> None:
             host.run_until_idle(0.5)
 
 
-def test_unsupported_entities_fail_clearly(host: Host) -> None:
-    status = run(host, "uses_entity")
-    assert status["runtimeStatus"] == "Failed"
-    assert "does not support" in status["output"] and "CallEntity" in status["output"]
-
-
 def test_sub_orchestration_on_own_id_is_swallowed_and_the_sdk_waits_forever(
     host: Host, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -217,10 +217,60 @@ def nondeterministic_name(context: df.DurableOrchestrationContext):
     return first
 
 
+@app.entity_trigger(context_name="context")
+def counter(context: df.DurableEntityContext) -> None:
+    """A counter entity: ``add`` (returns the new value), ``get``, ``fail`` (raises before touching the state),
+    ``add_then_fail`` (changes the state, then raises: an out-of-process batch keeps it, there is no rollback)."""
+    operation = context.operation_name
+    value = context.get_state(lambda: 0)
+    if operation == "add":
+        context.set_state(value + int(context.get_input()))
+        context.set_result(value + int(context.get_input()))
+    elif operation == "get":
+        context.set_result(value)
+    elif operation == "fail":
+        raise ValueError(f"refused at {value}")
+    elif operation == "add_then_fail":
+        context.set_state(value + int(context.get_input()))
+        raise ValueError("failed after changing the state")
+    else:
+        raise ValueError(f"unknown operation {operation}")
+
+
 @app.orchestration_trigger(context_name="context")
 def uses_entity(context: df.DurableOrchestrationContext):
-    """Durable entities are not supported by devhost: this must fail clearly, not hang."""
-    yield context.call_entity(df.EntityId("counter", "c1"), "add", 1)
+    """One call to the counter: its result comes back into this orchestration."""
+    value = yield context.call_entity(df.EntityId("counter", "c1"), "add", 1)
+    return value
+
+
+@app.orchestration_trigger(context_name="context")
+def entity_calls(context: df.DurableOrchestrationContext):
+    """Input ``{"key", "ops": [[op, input], ...], "signals"?: [[op, input], ...]}``: signals first, then each call
+    in turn; returns ``[{"ok": value} | {"error": text}]``."""
+    spec = context.get_input()
+    entity = df.EntityId("counter", spec["key"])
+    for op, value in spec.get("signals") or []:
+        context.signal_entity(entity, op, value)
+    out = []
+    for op, value in spec["ops"]:
+        try:
+            out.append({"ok": (yield context.call_entity(entity, op, value))})
+        except Exception as exc:
+            out.append({"error": str(exc)})
+    return out
+
+
+@app.orchestration_trigger(context_name="context")
+def calls_missing_entity(context: df.DurableOrchestrationContext):
+    yield context.call_entity(df.EntityId("no_such_entity", "k"), "get")
+    return "unreachable"
+
+
+@app.orchestration_trigger(context_name="context")
+def signals_missing_entity(context: df.DurableOrchestrationContext):
+    context.signal_entity(df.EntityId("no_such_entity", "k"), "get")
+    yield context.create_timer(context.current_utc_datetime + datetime.timedelta(seconds=1))
     return "unreachable"
 
 
@@ -397,3 +447,13 @@ async def on_restore_point(event: func.EventGridEvent, client: df.DurableOrchest
 async def sweep(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
     stamp = len(await client.get_status_all())
     await client.start_new("hello_sequence", None, [f"sweep-{stamp}"])
+
+
+@app.orchestration_trigger(context_name="context")
+def nondeterministic_entity(context: df.DurableOrchestrationContext):
+    """WRONG on purpose: calls the entity on the first run, an activity in its place on replay."""
+    if context.is_replaying:
+        first = yield context.call_activity("double", 1)
+    else:
+        first = yield context.call_entity(df.EntityId("counter", "nd"), "add", 1)
+    return first
