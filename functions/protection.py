@@ -194,6 +194,9 @@ def read_source_lanes(
     for target in policy.targets_for(source):
         region = target["region"]
         objective = policy.rpo_hours(region, domain.DEFAULT_RPO_HOURS)
+        # When the read was issued, not when it is kept: a state this process announced (and tagged) after this
+        # instant may be missing from what the GET returns, so it is fresher than this read (state_events).
+        issued = time.monotonic()
         target_id, found, sizes = _target(budget, source, dict(target))
         observations = _observe(budget, cache, found)
         rows.append(
@@ -211,7 +214,9 @@ def read_source_lanes(
         )
         with _lock:
             cache.targets[(normalize(source["id"]), region)] = state_events.LaneTarget(
-                found["id"] if found is not None else None, dict(found["tags"]) if found is not None else {}
+                found["id"] if found is not None else None,
+                dict(found["tags"]) if found is not None else {},
+                read_at=issued,
             )
     return rows
 
@@ -263,9 +268,12 @@ def _gone_sources(policy: Policy, items: list[CollectionInfo], budget: Budget) -
     return out
 
 
-def build_report(policy: Policy, settings: ObserveSettings, now: datetime) -> dict[str, Any]:
-    """The report; reads Azure within the budget, reuses what the cache holds."""
-    cache = _cache_for(load_arm_settings().endpoint)
+def build_report(
+    policy: Policy, settings: ObserveSettings, now: datetime, cache: _Cache | None = None
+) -> dict[str, Any]:
+    """The report; reads Azure within the budget, reuses what the cache holds (``cache``: this process's)."""
+    if cache is None:
+        cache = _cache_for(load_arm_settings().endpoint)
     budget = Budget(settings.max_reads)
     ttl = timedelta(seconds=settings.cache_seconds)
     sources: list[CollectionInfo] = []
@@ -361,9 +369,13 @@ def evaluate(now: datetime | None = None) -> dict[str, Any]:
         raise SettingsError("REPLICATION_POLICY: no replication policy is configured")
     settings = load_observe_settings()
     when = now or utc_now()
-    doc = build_report(policy, settings, when)
-    telemetry.record_protection(doc["lanes"])
+    # One cache for the whole check: the lanes are compared with the target collections this report read (their
+    # tags hold the last announced state), never with whatever cache the process holds by the time it compares
+    # (a cache replaced in between has none of them: every lane would look collection-less and be announced
+    # again from memory).
     cache = _cache_for(load_arm_settings().endpoint)
+    doc = build_report(policy, settings, when, cache)
+    telemetry.record_protection(doc["lanes"])
     state_events.rpo_transitions(doc["lanes"], when, cache.targets, _lock)
     return doc
 

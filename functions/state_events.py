@@ -70,6 +70,7 @@ class LaneTarget:
 
     collection_id: str | None  # None: it does not exist (yet)
     tags: dict[str, str] = field(default_factory=dict)
+    # time.monotonic() when the read was issued (a state said after it may be missing from ``tags``)
     read_at: float = field(default_factory=time.monotonic)
 
 

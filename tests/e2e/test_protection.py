@@ -18,6 +18,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from emulator import start_emulator
 from functions import protection, state_events, telemetry
+from replication import arm_protection
 from replication.ids import target_collection_name
 
 from .conftest import SUB, Api, admin, app_host, collection_id, make_policy, make_scenario, sdk_client
@@ -279,6 +280,92 @@ def test_rpo_missed_then_met_exactly_once_each_across_a_restart(tmp_path, monkey
         rpo = [e["type"].rsplit(".", 1)[-1] for e in events if e["subject"] == region and ".Rpo" in e["type"]]
         assert rpo == ["RpoObjectiveMissed", "RpoObjectiveMet"], (region, rpo)
         assert tags[region]["rpr-rpo-objective"] == "met"
+
+
+def _rpo_events(emu: Any, region: str) -> list[tuple[str, str]]:
+    events = [e["event"] for e in admin(emu, "GET", "/_emulator/eventgrid/events")["value"]]
+    return [(e["type"].rsplit(".", 1)[-1], e["id"]) for e in events if e["subject"] == region and ".Rpo" in e["type"]]
+
+
+def _missed_fleet(tmp_path, monkeypatch):
+    """One source, two lanes, replicated at 00:00 and then left alone until 03:20: both lanes miss a 3 h RPO."""
+    scenario = make_scenario(vms=1, points=1)
+    scenario["collections"][0]["restorePoints"] = [{"name": "rp0", "timeCreated": _at(0), "changedPercent": 10}]
+    emu = start_emulator(scenario)
+    monkeypatch.setattr(protection, "utc_now", emu.clock.now)
+    policy = make_policy(("westus2", "northeurope"))
+    for target in policy["targets"]:
+        target["rpoHours"] = 3
+    settings = {
+        "REPLICATION_POLICY": json.dumps(policy),
+        "SWEEP_SCHEDULE": "0 0 0 1 1 *",
+        "PROTECTION_SCHEDULE": "0 0 0 1 1 *",
+        "PROTECTION_CACHE_SECONDS": "0",
+        "EVENTGRID_TOPIC_ENDPOINT": f"{emu.url}/_eventgrid/rpr/api/events",
+    }
+    return emu, settings, collection_id("vm0-rpc")
+
+
+def test_a_check_announces_from_the_collections_it_read_even_if_the_cache_is_replaced_meanwhile(tmp_path, monkeypatch):
+    """The cause of the across-a-restart flake: a protection check (the first process's timer, fired by the
+    clock's jump to 03:20) read the target collections, tag ``missed`` and all, and the process's cache was
+    replaced before it compared (the test's restart: ``reset_cache``). It looked its targets up again in the
+    new, empty cache, found none, took the lanes for collection-less and announced the miss a second time."""
+    emu, settings, source = _missed_fleet(tmp_path, monkeypatch)
+    try:
+        with app_host(emu, tmp_path / "h.db", settings) as host:
+            api = Api(host)
+            assert api.start(sourceCollectionId=source).status_code == 202
+            host.run_until_idle(timeout=240)
+            admin(emu, "POST", "/_emulator/clock", {"advanceTo": _at(200)})
+            assert {lane["objectiveMet"] for lane in protection.evaluate()["lanes"]} == {False}
+            real = protection.build_report
+
+            def replaced_meanwhile(*args: Any, **kwargs: Any) -> dict[str, Any]:
+                doc = real(*args, **kwargs)
+                protection.reset_cache()  # between this check's reads and its comparison: a new process's memory
+                state_events.reset()
+                return doc
+
+            monkeypatch.setattr(protection, "build_report", replaced_meanwhile)
+            assert {lane["objectiveMet"] for lane in protection.evaluate()["lanes"]} == {False}
+        for region in ("westus2", "northeurope"):
+            assert [kind for kind, _ in _rpo_events(emu, region)] == ["RpoObjectiveMissed"], region
+    finally:
+        emu.stop()
+
+
+def test_two_checks_at_once_in_one_process_announce_a_miss_once(tmp_path, monkeypatch):
+    """Check B reads a lane's target collection (no tag yet); before B compares, check A (the timer, say) reads,
+    announces the miss and writes the tag. B must take the lane's state from this process's memory (said after
+    B's read was issued), not from its own older read: the read's time is when it was issued, not when the
+    report got round to keeping it."""
+    emu, settings, source = _missed_fleet(tmp_path, monkeypatch)
+    try:
+        with app_host(emu, tmp_path / "h.db", settings) as host:
+            api = Api(host)
+            assert api.start(sourceCollectionId=source).status_code == 202
+            host.run_until_idle(timeout=240)
+            admin(emu, "POST", "/_emulator/clock", {"advanceTo": _at(200)})
+            real = arm_protection.read_collection_with_disk_bytes
+            interleaved: list[dict[str, Any]] = []
+            once = [True]
+
+            def read_then_let_the_other_check_run(collection: str) -> Any:
+                found = real(collection)
+                if once and "westus2" in collection:
+                    once.clear()
+                    interleaved.append(protection.evaluate())  # check A, whole, inside check B's read
+                return found
+
+            monkeypatch.setattr(arm_protection, "read_collection_with_disk_bytes", read_then_let_the_other_check_run)
+            doc = protection.evaluate()  # check B
+        assert interleaved and {lane["objectiveMet"] for lane in interleaved[0]["lanes"]} == {False}
+        assert {lane["objectiveMet"] for lane in doc["lanes"]} == {False}
+        for region in ("westus2", "northeurope"):
+            assert [kind for kind, _ in _rpo_events(emu, region)] == ["RpoObjectiveMissed"], region
+    finally:
+        emu.stop()
 
 
 def test_sweep_status_is_served(tmp_path, monkeypatch):
