@@ -58,7 +58,8 @@ RESERVE_FRACTION = 0.05
 MIN_RESERVE = 2
 DEFAULT_WINDOW_SECONDS = 1800.0
 MIN_WAIT_SECONDS = 1.0
-URGENT_GRACE_SECONDS = 1800.0  # a refused urgent caller's room is held this long after its time, to come back
+URGENT_GRACE_SECONDS = 300.0  # a refused urgent caller's room is held this long after its time, to come back
+HELD_FOR_URGENT_SECONDS = 60.0  # a call that is not urgent, held back for urgent work nearby, looks again after
 
 _ENTRY = re.compile(r"^\s*(?:Microsoft\.Compute/)?(?P<policy>[A-Za-z0-9_.-]+);(?P<remaining>-?\d+)\s*$")
 _WINDOW = re.compile(r"(?P<n>\d+)(?P<unit>Min|Hour|Hours|Sec)$")
@@ -172,18 +173,22 @@ class Budget:
         if self.urgent_promises:  # held a while past their time: a durable timer wakes its caller a little late
             self.urgent_promises = deque(p for p in self.urgent_promises if p + URGENT_GRACE_SECONDS > now)
         queue = self.urgent_promises if urgent else self.promises
-        ahead = len(self.urgent_promises) + (0 if urgent else len(self.promises) + urgent_nearby)
+        ahead = len(self.urgent_promises) + (0 if urgent else len(self.promises))
         estimate = self.estimate(now)
         reserve = self.reserve()
         if now < self.blocked_until:  # Compute said when (a 429's Retry-After): that, spread over the waiters
             seconds = self.blocked_until - now + ahead * self.window / max(1, self.limit - reserve)
             queue.append(now + seconds)
             return seconds
-        held = 0 if urgent else len(self.urgent_promises) + urgent_nearby
-        if self.blocked_until > self.seen or estimate > reserve + held:
+        held = 0 if urgent else len(self.urgent_promises)
+        if self.blocked_until > self.seen or estimate > reserve + held + urgent_nearby:
             if urgent and self.urgent_promises and self.urgent_promises[0] <= now:
                 self.urgent_promises.popleft()  # an urgent caller back for the room it was promised
             return None  # a probe after a 429's Retry-After (no answer since), or room left
+        if estimate > reserve + held:
+            # Room here, but for urgent work waiting on the region's other budgets and about to need it: look
+            # again shortly, promised nothing (a promise would push every later caller back behind it).
+            return HELD_FOR_URGENT_SECONDS
         need = reserve - estimate + 1 + ahead
         leaving = sorted(t + self.window - now for t in self.calls if t + self.window > now)
         if len(leaving) >= need:
