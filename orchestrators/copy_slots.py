@@ -120,7 +120,12 @@ def acquire_slot(
         if waits >= SLOT_WAITS_PER_EXECUTION:
             return False
         waits += 1
-        grant = slots.Grant(False, int(answer.get("holders") or 0), int(answer.get("ceiling") or slot["ceiling"]))
+        grant = slots.Grant(
+            False,
+            int(answer.get("holders") or 0),
+            int(answer.get("ceiling") or slot["ceiling"]),
+            position=int(answer["position"]) if answer.get("position") else None,
+        )
         next_at = context.current_utc_datetime + timedelta(seconds=SLOT_WAIT_SECONDS)
         publish(
             "held",

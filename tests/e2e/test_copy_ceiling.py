@@ -81,6 +81,20 @@ def test_ceiling_of_two_keeps_at_most_two_copies_in_flight_and_every_copy_succee
     print(f"\nceiling 2: max {peak} copies in flight in {REGION} ({len(capped['copies'])} copies, 0 failed)")
 
 
+def test_a_freed_slot_goes_to_the_lane_waiting_longest(tmp_path: Path) -> None:
+    """Ceiling 1, 4 lanes of 2 restore points: a lane whose copy ends asks again at once for its next one, and
+    without a line it could take the slot back before lanes that waited for minutes (starving them). In line
+    (``slots.acquire``), every lane's first copy runs before any lane's second: each lane is protected once
+    before any backlog deepens."""
+    vms = 4
+    run = _fleet(tmp_path, vms, {"MAX_CONCURRENT_COPIES_PER_REGION": "1"})
+    assert max_in_flight(run["copies"]) == 1
+    order = [
+        c["sourceRestorePointId"].rsplit("/", 1)[-1] for c in sorted(run["copies"], key=lambda c: _time(c["start"]))
+    ]
+    assert order[:vms] == ["rp0"] * vms and order[vms:] == ["rp1"] * vms, order
+
+
 def test_without_a_ceiling_nothing_calls_the_entity_and_copies_overlap_as_before(tmp_path: Path) -> None:
     vms = 6
     free = _fleet(tmp_path, vms, {})

@@ -9,6 +9,7 @@ from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 from replication.slots import (
+    DEFAULT_PATIENCE_SECONDS,
     AcquireRequest,
     ReleaseRequest,
     SlotRequestError,
@@ -36,8 +37,27 @@ def test_grants_up_to_the_ceiling_then_refuses_with_the_count() -> None:
     state, second = ask(state, "b", 1)
     state, third = ask(state, "c", 2)
     assert (first.granted, second.granted, third.granted) == (True, True, False)
-    assert refusal_reason(third, "westus2") == "2 of 2 concurrent copies to westus2 in this subscription are running"
+    assert refusal_reason(third, "westus2") == (
+        "2 of 2 concurrent copies to westus2 in this subscription are running; position 1 in line"
+    )
     assert third.next_expiry == T0 + timedelta(seconds=LEASE)
+
+
+def test_a_freed_slot_goes_to_the_longest_waiting_not_to_whoever_asks_first() -> None:
+    # Ceiling 1: b and then c are refused and keep asking (lanes ask every 5 minutes); a frees its slot. c happens
+    # to ask first: it is still behind b, so b gets the slot. A waiter that stops asking loses its place.
+    state, _ = ask(SlotState(), "a", 0, ceiling=1)
+    state, b = ask(state, "b", 1, ceiling=1)
+    state, c = ask(state, "c", 2, ceiling=1)
+    assert (b.granted, b.position, c.granted, c.position) == (False, 1, False, 2)
+    state = release(state, ReleaseRequest("a", T0 + timedelta(minutes=5)))
+    state, c_again = ask(state, "c", 6, ceiling=1)
+    assert not c_again.granted and c_again.position == 2
+    state, b_again = ask(state, "b", 6.5, ceiling=1)
+    assert b_again.granted
+    state = release(state, ReleaseRequest("b", T0 + timedelta(minutes=7)))
+    state, d = ask(state, "d", 30, ceiling=1)  # c stopped asking at 6 min: after 15 minutes its place is gone
+    assert d.granted
 
 
 def test_release_frees_a_slot_and_a_stranger_release_changes_nothing() -> None:
@@ -120,13 +140,19 @@ def test_properties_over_any_sequence(ceiling: int, steps: list[tuple[str, str, 
             state = after
             continue
         force = kind == "force"
+        before = state
         state, grant = acquire(state, AcquireRequest(holder, now, lease_min * 60, ceiling, force))
         note(f"{kind} {holder} at +{(now - T0).total_seconds() / 60:.0f} min -> {grant}")
         if holder in live_before:
             assert grant.granted  # idempotent: a holder that asks again keeps its slot
             assert len(state.holders) == len(live_before)  # ... and still only one
         if not force and holder not in live_before:
-            assert grant.granted == (len(live_before) < ceiling)  # a new grant only below the ceiling
+            # A new grant only below the ceiling, and only to one no more waiters than free slots are ahead of.
+            line = before.in_line(now, DEFAULT_PATIENCE_SECONDS)
+            since = line[holder].since if holder in line else now
+            ahead = sum(1 for h, w in line.items() if h != holder and (w.since, h) < (since, holder))
+            assert grant.granted == (ahead < ceiling - len(live_before))
+            assert grant.granted or grant.position == ahead + 1
         if grant.granted:
             renewed[holder] = now
         # Leases: whoever holds a slot was granted or renewed within the lease; nobody else holds one.
