@@ -37,12 +37,12 @@ def run(nudges: int) -> tuple[int, int]:
         app_host(emu, Path(tmp) / "h.db") as host,
     ):
         api = Api(host)
-        response = api.start(sourceCollectionId=collection_id("vm0-rpc"), targetRegions=["westus2"])
-        if response.status_code != 202:
-            raise SystemExit(f"start failed: {response.status_code} {response.text}")
-        instance = response.json()["id"]
         client = host.durable_client()
-        with host.hold_clock():
+        with host.hold_clock():  # from the start: every nudge lands while the run is on
+            response = api.start(sourceCollectionId=collection_id("vm0-rpc"), targetRegions=["westus2"])
+            if response.status_code != 202:
+                raise SystemExit(f"start failed: {response.status_code} {response.text}")
+            instance = response.json()["id"]
             for _ in range(nudges):
                 host.run_coroutine(client.raise_event(instance, "restorePointWritten", {"byPerson": False}))
         host.run_until_idle(timeout=600)

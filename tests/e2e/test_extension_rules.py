@@ -60,10 +60,10 @@ def test_a_failed_lane_ends_at_once_and_the_other_lanes_carry_on(tmp_path):
     scenario = make_scenario(vms=1, points=2, disks=(2048,))  # ~3 simulated hours per copy at 200 MB/s
     with start_emulator(scenario) as emu, app_host(emu, tmp_path / "h.db") as host:
         api = Api(host)
-        instance = api.start(sourceCollectionId=collection_id("vm0-rpc")).json()["id"]
         client = host.durable_client()
-        lane_id = f"{instance}~northeurope"
-        with host.hold_clock():
+        with host.hold_clock():  # from the start: on a moving clock the run could end before the terminate lands
+            instance = api.start(sourceCollectionId=collection_id("vm0-rpc")).json()["id"]
+            lane_id = f"{instance}~northeurope"
             _wait_for(lambda: _exists(host, lane_id))
             host.run_coroutine(client.terminate(lane_id, "a person stopped this lane"))
         host.run_until_idle(timeout=120)
@@ -99,9 +99,9 @@ def _run_with_nudges(tmp_path: Path, nudges: int) -> tuple[int, int]:
         app_host(emu, tmp_path / f"h{nudges}.db") as host,
     ):
         api = Api(host)
-        instance = api.start(sourceCollectionId=collection_id("vm0-rpc"), targetRegions=["westus2"]).json()["id"]
         client = host.durable_client()
-        with host.hold_clock():
+        with host.hold_clock():  # from the start: every nudge lands while the run is on
+            instance = api.start(sourceCollectionId=collection_id("vm0-rpc"), targetRegions=["westus2"]).json()["id"]
             for _ in range(nudges):
                 host.run_coroutine(client.raise_event(instance, "restorePointWritten", {"byPerson": False}))
         host.run_until_idle(timeout=120)
@@ -122,9 +122,9 @@ def test_the_nudge_drain_costs_at_most_two_episodes_per_nudge(tmp_path):
 def test_a_suspended_collection_is_left_alone_by_triggers(emu, host, api):
     """A Suspended instance made ensure_replication call start_new, get a 500 and re-raise, failing the
     Event Grid delivery and the whole sweep."""
-    instance = api.start(sourceCollectionId=collection_id("vm0-rpc"), targetRegions=["westus2"]).json()["id"]
     client = host.durable_client()
-    with host.hold_clock():
+    with host.hold_clock():  # from the start: on a moving clock the run could end before the suspend lands
+        instance = api.start(sourceCollectionId=collection_id("vm0-rpc"), targetRegions=["westus2"]).json()["id"]
         host.run_coroutine(client.suspend(instance, "maintenance"))
     sweep = api.session.post(f"{api.base}/api/sweep", timeout=30)
     assert sweep.status_code == 202
@@ -146,9 +146,9 @@ def test_stop_mode_spends_at_most_max_attempts_across_replans(tmp_path):
     settings = {"ON_COPY_FAILURE": "stop", "MAX_COPY_ATTEMPTS": "3"}
     with start_emulator(scenario) as emu, app_host(emu, tmp_path / "h.db", settings) as host:
         api = Api(host)
-        instance = api.start(sourceCollectionId=collection_id("vm0-rpc"), targetRegions=["westus2"]).json()["id"]
         client = host.durable_client()
-        with host.hold_clock():
+        with host.hold_clock():  # from the start: the new restore point and the nudge land while the run is on
+            instance = api.start(sourceCollectionId=collection_id("vm0-rpc"), targetRegions=["westus2"]).json()["id"]
             admin(
                 emu, "POST", "/_emulator/restore-points", {"collectionId": collection_id("vm0-rpc"), "name": "rp-new"}
             )
