@@ -322,7 +322,8 @@ class Pacer:
             return None, counted
 
     def admits(self, calls: Iterable[tuple[str, str]], urgent: bool = False) -> Refusal | None:
-        """Would every one of these calls be let through now? The worst refusal if not; nothing is counted.
+        """Would every one of these calls be let through now? The worst refusal if not. No call is counted, but a
+        refusal is remembered as a promise (:meth:`Budget.wait`), as for a refused call: the caller comes back.
 
         An activity that needs several reads asks before the first: a read spent on the source region is
         wasted if the target region's budget then refuses the read that completes the plan."""
